@@ -1,0 +1,59 @@
+// The coding loop: input blocks → symbols → B streams in lockstep → range coder, and back. Compressor and
+// decompressor share one loop (code_block in engine.cpp); only "code a symbol" differs.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <istream>
+#include <ostream>
+
+#include "nncpp/format.h"
+#include "nncpp/predictor.h"
+#include "nncpp/settings.h"
+
+namespace nncpp {
+
+struct Stats {
+  uint64_t input_bytes = 0;
+  uint64_t output_bytes = 0;
+  uint64_t original_bytes = 0;  // uncompressed size (input when compressing, output when decompressing)
+  uint64_t symbols = 0;
+  uint64_t blocks = 0;
+  uint64_t dictionary_bytes = 0;
+  double model_bits = 0;  // sum of -log2 q(symbol) from the model's float probabilities
+  double coded_bits = 0;  // range-coded payload bits
+  double seconds = 0;
+};
+
+struct ProgressInfo {
+  uint64_t bytes_done = 0;   // original bytes coded so far
+  uint64_t bytes_total = 0;  // kUnknownSize when unknown
+  double coded_bits = 0;     // model bits so far (bpb so far = coded_bits / bytes_done)
+};
+
+struct CompressJob {
+  Settings settings;
+  const Backend* backend = nullptr;
+  uint64_t size_hint = kUnknownSize;  // the input's size if known, stored in the header and checked
+  std::function<void(const ProgressInfo&)> on_progress;  // called a few times per block
+  const std::atomic<bool>* cancel = nullptr;             // set → Error(kInterrupted) at the next segment
+};
+
+struct DecompressJob {
+  const Backend* backend = nullptr;
+  bool ignore_fingerprint = false;  // try to decode a file made elsewhere (may fail its checksums)
+  std::function<void(const ProgressInfo&)> on_progress;
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+Stats compress(std::istream& in, std::ostream& out, const CompressJob& job);
+
+// Writes the original to `out` block by block; each block is written only after its CRC matched.
+Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job);
+
+// Streams the block uses: as many as B, but each at least min_stream_symbols long (small inputs learn better
+// from one long stream than from many short ones).
+int streams_for_block(uint64_t symbols, const Settings& settings);
+
+}  // namespace nncpp

@@ -1,0 +1,15 @@
+// Compression levels -1..-9: complete settings from fastest to strongest (README, "Levels").
+#pragma once
+
+#include "nncpp/settings.h"
+
+namespace nncpp {
+
+constexpr int kMinLevel = 1;
+constexpr int kMaxLevel = 9;
+constexpr int kDefaultLevel = 5;
+
+// Throws Error(kUsage) for a level outside 1..9.
+Settings preset(int level);
+
+}  // namespace nncpp

@@ -1,0 +1,54 @@
+// Every setting that shapes the coded bytes. All of it is written into the file header, so decompression needs
+// no flags; see docs/format.md for the field order.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace nncpp {
+
+enum class ModelKind : uint8_t { kLstm = 1 };
+
+const char* model_kind_name(ModelKind kind);
+
+// The predictor's hyper-parameters and its online-training schedule.
+struct ModelSettings {
+  ModelKind kind = ModelKind::kLstm;
+  uint32_t vocab = 256;      // symbols the model predicts (256 = bytes)
+  uint32_t layers = 2;       // LSTM layers
+  uint32_t hidden = 128;     // LSTM cell width
+  uint32_t embed = 32;       // symbol embedding width (fed to every layer)
+  uint32_t streams = 32;     // B: streams advanced in lockstep (one batch)
+  uint32_t segment = 20;     // T: positions per training step
+  float lr = 3e-3f;          // learning rate at step 0
+  float lr_floor = 3e-4f;    // learning rate never decays below this
+  uint32_t lr_decay = 4000;  // lr(t) = max(lr_floor, lr / sqrt(1 + t / lr_decay)), t = training step
+  float beta2 = 0.999f;      // Adam second-moment decay (beta1 is 0, as in NNCP)
+  float adam_eps = 1e-6f;
+  float grad_clip = 1.0f;    // each gradient element is clamped to [-grad_clip, grad_clip]; 0 = off
+  uint64_t seed = 0x6e6e637070ull;  // weight initialisation
+};
+
+// How the input is cut up for coding.
+struct CodecSettings {
+  uint32_t block_bytes = 8u << 20;       // input bytes per block; blocks bound memory and carry checksums
+  uint32_t min_stream_symbols = 4096;    // a block uses at most symbols/min_stream_symbols streams
+};
+
+// The run-time environment that can change floating-point results (docs/format.md, "Fingerprint").
+struct RuntimeSettings {
+  uint32_t threads = 1;
+  std::string device = "cpu";
+};
+
+struct Settings {
+  uint8_t level = 0;  // preset the settings came from (0 = custom); informational
+  ModelSettings model;
+  CodecSettings codec;
+  RuntimeSettings runtime;
+};
+
+// Throws Error(kUsage) naming the first setting outside its valid range.
+void validate(const Settings& settings);
+
+}  // namespace nncpp

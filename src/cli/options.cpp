@@ -1,0 +1,157 @@
+#include "options.h"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "exit_status.h"
+#include "nncpp/error.h"
+#include "nncpp/presets.h"
+#include "nncpp/torch_backend.h"
+
+namespace nncpp::cli {
+namespace {
+
+// Expert overrides of the level preset; unset ones keep the preset's value.
+struct Overrides {
+  std::optional<uint32_t> layers, hidden, embed, streams, segment, lr_decay, block_kib, min_stream;
+  std::optional<float> lr, lr_floor, beta2, grad_clip;
+  std::optional<uint64_t> seed;
+  uint32_t threads = 1;
+  std::string device = "cpu";
+  int level = kDefaultLevel;
+};
+
+void add_io_options(CLI::App* sub, Options* o, bool writes_output) {
+  sub->add_option("input", o->input, "input file ('-' = stdin)")->required();
+  if (!writes_output) return;
+  sub->add_option("output", o->output, "output file ('-' = stdout; default: input + .nncp / minus .nncp)");
+  sub->add_option("-o,--output", o->output, "output file (same as the second argument)");
+  sub->add_flag("-c,--stdout", o->to_stdout, "write to stdout");
+  sub->add_flag("-f,--force", o->force, "overwrite an existing output file");
+  sub->add_flag("-k,--keep", "keep the input file (the default)");
+  sub->add_flag("--rm", o->remove_input, "remove the input after the output is safely written");
+  sub->add_option("--stats-json", o->stats_json, "write run statistics as one JSON object to FILE");
+}
+
+void add_common_options(CLI::App* sub, Options* o, Overrides* ov) {
+  sub->add_flag("-q,--quiet", [o](int64_t) { o->verbosity = 0; }, "only errors on stderr");
+  sub->add_flag("-v,--verbose", [o](int64_t) { o->verbosity = 2; }, "more detail on stderr");
+  sub->add_option("-T,--threads", ov->threads, "threads for the model (recorded; the decoder must match)")
+      ->check(CLI::Range(1, 256));
+  sub->add_option("--device", ov->device, "cpu, cuda or cuda:N (recorded; the decoder must match)");
+}
+
+void add_model_options(CLI::App* sub, Overrides* ov) {
+  for (int level = kMinLevel; level <= kMaxLevel; ++level) {
+    std::string name = "-" + std::to_string(level);
+    sub->add_flag(name, [ov, level](int64_t) { ov->level = level; },
+                  level == kDefaultLevel ? "level 5 (default)" : "level " + std::to_string(level))
+        ->group("Levels (fast -1 .. -9 strong)");
+  }
+  const char* expert = "Expert settings (override the level)";
+  sub->add_option("--layers", ov->layers, "LSTM layers")->group(expert);
+  sub->add_option("--hidden", ov->hidden, "LSTM cell width")->group(expert);
+  sub->add_option("--embed", ov->embed, "symbol embedding width")->group(expert);
+  sub->add_option("--streams", ov->streams, "B: streams coded in lockstep")->group(expert);
+  sub->add_option("--segment", ov->segment, "T: positions per training step")->group(expert);
+  sub->add_option("--lr", ov->lr, "initial learning rate")->group(expert);
+  sub->add_option("--lr-floor", ov->lr_floor, "lowest learning rate")->group(expert);
+  sub->add_option("--lr-decay", ov->lr_decay, "steps to the 1/sqrt(2) learning-rate point")->group(expert);
+  sub->add_option("--beta2", ov->beta2, "Adam second-moment decay")->group(expert);
+  sub->add_option("--grad-clip", ov->grad_clip, "gradient clamp (0 = off)")->group(expert);
+  sub->add_option("--seed", ov->seed, "weight initialisation seed")->group(expert);
+  sub->add_option("--block-size", ov->block_kib, "block size in KiB")->group(expert);
+  sub->add_option("--min-stream", ov->min_stream, "minimum symbols per stream")->group(expert);
+}
+
+template <typename T, typename U>
+void apply(const std::optional<T>& value, U* field) {
+  if (value) *field = static_cast<U>(*value);
+}
+
+Settings build_settings(const Overrides& ov) {
+  Settings s = preset(ov.level);
+  apply(ov.layers, &s.model.layers);
+  apply(ov.hidden, &s.model.hidden);
+  apply(ov.embed, &s.model.embed);
+  apply(ov.streams, &s.model.streams);
+  apply(ov.segment, &s.model.segment);
+  apply(ov.lr, &s.model.lr);
+  apply(ov.lr_floor, &s.model.lr_floor);
+  apply(ov.lr_decay, &s.model.lr_decay);
+  apply(ov.beta2, &s.model.beta2);
+  apply(ov.grad_clip, &s.model.grad_clip);
+  apply(ov.seed, &s.model.seed);
+  if (ov.block_kib) s.codec.block_bytes = static_cast<uint32_t>(std::min<uint64_t>(uint64_t{*ov.block_kib} * 1024, 1ull << 31));
+  apply(ov.min_stream, &s.codec.min_stream_symbols);
+  bool custom = ov.layers || ov.hidden || ov.embed || ov.streams || ov.segment || ov.lr || ov.lr_floor ||
+                ov.lr_decay || ov.beta2 || ov.grad_clip || ov.seed || ov.block_kib || ov.min_stream;
+  if (custom) s.level = 0;
+  s.runtime.threads = ov.threads;
+  s.runtime.device = ov.device;
+  validate(s);
+  return s;
+}
+
+}  // namespace
+
+std::optional<int> parse_options(int argc, char** argv, Options* o) {
+  CLI::App app("nncpp: lossless compression with a neural network (LSTM) and a range coder", "nncpp");
+  app.footer(std::string("Examples:\n  nncpp c book.txt            writes book.txt.nncp\n"
+                         "  nncpp d book.txt.nncp       writes book.txt\n"
+                         "  nncpp c -9 -T 1 in out.nncp --stats-json stats.json\n\n") +
+             kExitStatusHelp);
+  app.require_subcommand(0, 1);
+  bool version = false;
+  app.add_flag("-V,--version", version, "print the version");
+  Overrides ov;
+
+  CLI::App* c = app.add_subcommand("c", "compress IN to OUT");
+  add_io_options(c, o, true);
+  add_common_options(c, o, &ov);
+  add_model_options(c, &ov);
+  CLI::App* d = app.add_subcommand("d", "decompress IN to OUT");
+  add_io_options(d, o, true);
+  add_common_options(d, o, &ov);
+  d->add_flag("--ignore-fingerprint", o->ignore_fingerprint,
+              "decode although the file was made on another device/library/thread count (may fail)");
+  CLI::App* t = app.add_subcommand("t", "test: decode IN and check it, write nothing");
+  add_io_options(t, o, false);
+  add_common_options(t, o, &ov);
+  CLI::App* l = app.add_subcommand("l", "list: show the header of IN");
+  add_io_options(l, o, false);
+  l->add_flag("--json", o->json, "as JSON");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+  if (version) {
+    std::cout << "nncpp " << NNCPP_VERSION << " (LibTorch " << torch_version() << ")\n";
+    return kExitOk;
+  }
+  if (c->parsed()) o->command = Command::kCompress;
+  if (d->parsed()) o->command = Command::kDecompress;
+  if (t->parsed()) o->command = Command::kTest;
+  if (l->parsed()) o->command = Command::kList;
+  if (o->command == Command::kNone) {
+    std::cerr << app.help();
+    return kExitUsage;
+  }
+  try {
+    o->settings = build_settings(ov);
+  } catch (const Error& e) {
+    std::cerr << "nncpp: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  return std::nullopt;
+}
+
+}  // namespace nncpp::cli

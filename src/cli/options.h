@@ -1,0 +1,30 @@
+// Command-line options of the nncpp tool (DESIGN.md section 9 and `nncpp --help`).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "nncpp/settings.h"
+
+namespace nncpp::cli {
+
+enum class Command { kNone, kCompress, kDecompress, kTest, kList };
+
+struct Options {
+  Command command = Command::kNone;
+  std::string input;            // "-" = stdin
+  std::string output;           // empty = derived from input; "-" = stdout
+  bool to_stdout = false;       // -c
+  bool force = false;           // -f
+  bool remove_input = false;    // --rm
+  int verbosity = 1;            // 0 = -q, 1 = normal, 2 = -v
+  bool json = false;            // `l --json`
+  bool ignore_fingerprint = false;
+  std::string stats_json;       // --stats-json FILE
+  Settings settings;            // from the level preset and expert flags
+};
+
+// Parses argv. Returns the exit status to use right away (help, version, usage error) or nullopt to run.
+std::optional<int> parse_options(int argc, char** argv, Options* options);
+
+}  // namespace nncpp::cli

@@ -1,0 +1,100 @@
+#include "report.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "nncpp/error.h"
+
+namespace nncpp::cli {
+namespace {
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (static_cast<unsigned char>(ch) < 0x20) {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\u%04x", ch);
+      out += esc;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+}  // namespace
+
+void write_stats_json(const std::string& path, const char* command, const Stats& stats,
+                      const Settings& settings) {
+  const uint64_t compressed = std::string(command) == "compress" ? stats.output_bytes : stats.input_bytes;
+  const double bpb = stats.original_bytes > 0 ? 8.0 * compressed / stats.original_bytes : 0.0;
+  std::ostringstream j;
+  j << "{\"command\":" << json_string(command) << ",\"input_bytes\":" << stats.input_bytes
+    << ",\"output_bytes\":" << stats.output_bytes << ",\"original_bytes\":" << stats.original_bytes
+    << ",\"bpb\":" << number(bpb) << ",\"seconds\":" << number(stats.seconds)
+    << ",\"kBps\":" << number(stats.seconds > 0 ? stats.original_bytes / 1000.0 / stats.seconds : 0)
+    << ",\"symbols\":" << stats.symbols << ",\"blocks\":" << stats.blocks
+    << ",\"dictionary_bytes\":" << stats.dictionary_bytes << ",\"model_bits\":" << number(stats.model_bits)
+    << ",\"coded_bits\":" << number(stats.coded_bits) << ",\"level\":" << int{settings.level}
+    << ",\"model\":" << json_string(model_kind_name(settings.model.kind))
+    << ",\"device\":" << json_string(settings.runtime.device) << ",\"threads\":" << settings.runtime.threads
+    << "}\n";
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << j.str();
+  out.close();
+  if (!out) throw Error(ErrorCode::kIo, "cannot write " + path);
+}
+
+std::string describe_header(const FileHeader& h, uint64_t compressed_bytes, bool json) {
+  const Settings& s = h.settings;
+  const ModelSettings& m = s.model;
+  const bool sizes_known = h.original_size != kUnknownSize && compressed_bytes != kUnknownSize;
+  const double bpb = sizes_known && h.original_size > 0 ? 8.0 * compressed_bytes / h.original_size : 0.0;
+  std::ostringstream o;
+  if (json) {
+    o << "{\"original_bytes\":" << (h.original_size == kUnknownSize ? "null" : std::to_string(h.original_size))
+      << ",\"compressed_bytes\":"
+      << (compressed_bytes == kUnknownSize ? "null" : std::to_string(compressed_bytes))
+      << ",\"bpb\":" << (sizes_known ? number(bpb) : "null") << ",\"level\":" << int{s.level}
+      << ",\"model\":" << json_string(model_kind_name(m.kind)) << ",\"vocab\":" << m.vocab
+      << ",\"layers\":" << m.layers << ",\"hidden\":" << m.hidden << ",\"embed\":" << m.embed
+      << ",\"streams\":" << m.streams << ",\"segment\":" << m.segment << ",\"lr\":" << number(m.lr)
+      << ",\"lr_floor\":" << number(m.lr_floor) << ",\"lr_decay\":" << m.lr_decay
+      << ",\"beta2\":" << number(m.beta2) << ",\"seed\":" << m.seed
+      << ",\"block_bytes\":" << s.codec.block_bytes << ",\"dictionary_bytes\":" << h.dictionary.size()
+      << ",\"fingerprint\":{";
+    for (size_t i = 0; i < h.fingerprint.size(); ++i)
+      o << (i ? "," : "") << json_string(h.fingerprint[i].name) << ":" << json_string(h.fingerprint[i].value);
+    o << "}}\n";
+    return o.str();
+  }
+  o << "original size    " << (h.original_size == kUnknownSize ? "unknown (streamed)" : std::to_string(h.original_size) + " bytes") << "\n";
+  if (compressed_bytes != kUnknownSize) o << "compressed size  " << compressed_bytes << " bytes\n";
+  if (sizes_known) o << "bits per byte    " << number(bpb) << "\n";
+  o << "level            " << (s.level ? "-" + std::to_string(s.level) : std::string("custom")) << "\n"
+    << "model            " << model_kind_name(m.kind) << " " << m.layers << "x" << m.hidden << ", embed "
+    << m.embed << ", vocab " << m.vocab << "\n"
+    << "streams/segment  " << m.streams << " x " << m.segment << "\n"
+    << "training         lr " << number(m.lr) << " -> " << number(m.lr_floor) << " (decay " << m.lr_decay
+    << "), beta2 " << number(m.beta2) << ", clip " << number(m.grad_clip) << "\n"
+    << "block size       " << s.codec.block_bytes << " bytes\n"
+    << "dictionary       " << (h.dictionary.empty() ? std::string("none (bytes)") : std::to_string(h.dictionary.size()) + " bytes") << "\n";
+  for (const FingerprintField& f : h.fingerprint) {
+    std::string name = f.name;
+    name.resize(16, ' ');
+    o << name << " " << f.value << "\n";
+  }
+  return o.str();
+}
+
+}  // namespace nncpp::cli

@@ -1,0 +1,261 @@
+#include "nncpp/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "nncpp/checksum.h"
+#include "nncpp/error.h"
+#include "nncpp/quantize.h"
+#include "nncpp/range_coder.h"
+
+namespace nncpp {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void check_cancel(const std::atomic<bool>* cancel) {
+  if (cancel != nullptr && cancel->load(std::memory_order_relaxed))
+    throw Error(ErrorCode::kInterrupted, "interrupted");
+}
+
+// Compressor side of code_block: the symbol is known, code it.
+class EncodeSide {
+ public:
+  explicit EncodeSide(const uint16_t* symbols) : symbols_(symbols) {}
+  uint16_t code(size_t pos, const uint32_t* cum, int /*vocab*/) {
+    uint16_t s = symbols_[pos];
+    encoder_.encode(cum[s], cum[s + 1] - cum[s]);
+    return s;
+  }
+  RangeEncoder& encoder() { return encoder_; }
+
+ private:
+  const uint16_t* symbols_;
+  RangeEncoder encoder_;
+};
+
+// Decompressor side: the coder tells which symbol it was.
+class DecodeSide {
+ public:
+  DecodeSide(const uint8_t* payload, size_t size) : decoder_(payload, size) {}
+  uint16_t code(size_t /*pos*/, const uint32_t* cum, int vocab) {
+    uint32_t s = find_symbol(cum, vocab, decoder_.target());
+    decoder_.consume(cum[s], cum[s + 1] - cum[s]);
+    return static_cast<uint16_t>(s);
+  }
+  const RangeDecoder& decoder() const { return decoder_; }
+
+ private:
+  RangeDecoder decoder_;
+};
+
+struct BlockProgress {
+  const std::function<void(const ProgressInfo&)>* callback;
+  ProgressInfo base;      // totals before this block
+  uint64_t block_bytes;   // original bytes in this block (progress is reported pro rata)
+};
+
+// Codes one block of n symbols as B contiguous streams, T positions per segment, one training step after
+// each segment. symbols[] is read (compress) or written (decompress) through side.code().
+template <typename Side>
+double code_block(Predictor& predictor, const Settings& settings, size_t n, Side& side, uint16_t* symbols,
+                  const BlockProgress& progress, const std::atomic<bool>* cancel) {
+  const int vocab = static_cast<int>(settings.model.vocab);
+  const int streams = streams_for_block(n, settings);
+  const size_t stream_len = (n + streams - 1) / streams;
+  const int segment = static_cast<int>(settings.model.segment);
+
+  std::vector<uint16_t> prev(streams, 0);
+  std::vector<uint16_t> targets(static_cast<size_t>(segment) * streams);
+  std::vector<uint8_t> mask(targets.size());
+  std::vector<uint32_t> cum(vocab + 1);
+  double model_bits = 0;
+
+  predictor.reset_streams(streams);
+  for (size_t start = 0; start < stream_len; start += segment) {
+    check_cancel(cancel);
+    int steps = static_cast<int>(std::min<size_t>(segment, stream_len - start));
+    for (int t = 0; t < steps; ++t) {
+      const float* probs = predictor.step(prev.data());
+      for (int b = 0; b < streams; ++b) {
+        size_t pos = b * stream_len + start + t;
+        bool live = start + t < stream_len && pos < n;
+        size_t k = static_cast<size_t>(t) * streams + b;
+        mask[k] = live;
+        targets[k] = 0;
+        if (!live) continue;
+        const float* p = probs + static_cast<size_t>(b) * vocab;
+        quantize(p, vocab, cum.data());
+        uint16_t s = side.code(pos, cum.data(), vocab);
+        symbols[pos] = s;
+        targets[k] = s;
+        prev[b] = s;
+        model_bits -= std::log2(std::max(p[s], 1e-30f));
+      }
+    }
+    predictor.train(targets.data(), mask.data(), steps);
+    if (*progress.callback) {
+      ProgressInfo info = progress.base;
+      info.bytes_done += static_cast<uint64_t>(static_cast<double>(progress.block_bytes) *
+                                               std::min<size_t>(start + steps, stream_len) / stream_len);
+      info.coded_bits += model_bits;
+      (*progress.callback)(info);
+    }
+  }
+  return model_bits;
+}
+
+// Bytes-only symbol mapping; the tokenizer replaces it when the file carries a dictionary.
+void bytes_to_symbols(const std::vector<uint8_t>& raw, std::vector<uint16_t>* symbols) {
+  symbols->assign(raw.begin(), raw.end());
+}
+
+void symbols_to_bytes(const std::vector<uint16_t>& symbols, std::vector<uint8_t>* raw) {
+  raw->resize(symbols.size());
+  for (size_t i = 0; i < symbols.size(); ++i) {
+    if (symbols[i] > 255) throw Error(ErrorCode::kCorrupt, "file is corrupt (symbol out of range)");
+    (*raw)[i] = static_cast<uint8_t>(symbols[i]);
+  }
+}
+
+// Fills buf with up to `limit` bytes; fewer only at the end of the input.
+size_t read_block(std::istream& in, std::vector<uint8_t>* buf, size_t limit) {
+  buf->resize(limit);
+  in.read(reinterpret_cast<char*>(buf->data()), static_cast<std::streamsize>(limit));
+  if (in.bad()) throw Error(ErrorCode::kIo, "cannot read the input");
+  buf->resize(static_cast<size_t>(in.gcount()));
+  return buf->size();
+}
+
+void write_raw(std::ostream& out, const std::vector<uint8_t>& raw) {
+  out.write(reinterpret_cast<const char*>(raw.data()), static_cast<std::streamsize>(raw.size()));
+  if (!out) throw Error(ErrorCode::kIo, "cannot write the output");
+}
+
+}  // namespace
+
+int streams_for_block(uint64_t symbols, const Settings& settings) {
+  uint64_t by_length = symbols / settings.codec.min_stream_symbols;
+  return static_cast<int>(std::clamp<uint64_t>(by_length, 1, settings.model.streams));
+}
+
+Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
+  const Clock::time_point start = Clock::now();
+  const Settings& settings = job.settings;
+  validate(settings);
+  if (settings.model.vocab != 256) throw Error(ErrorCode::kUsage, "vocab must be 256 without a dictionary");
+
+  FileHeader header;
+  header.settings = settings;
+  header.fingerprint = job.backend->fingerprint(settings);
+  header.original_size = job.size_hint;
+  Stats stats;
+  stats.output_bytes = write_file_header(out, header);
+  std::unique_ptr<Predictor> predictor = job.backend->create(settings);
+
+  stats.dictionary_bytes = header.dictionary.size();
+  Crc32 total_crc;
+  std::vector<uint8_t> raw;
+  std::vector<uint16_t> symbols;
+  ProgressInfo done;
+  done.bytes_total = job.size_hint;
+  while (read_block(in, &raw, settings.codec.block_bytes) > 0) {
+    bytes_to_symbols(raw, &symbols);
+    EncodeSide side(symbols.data());
+    BlockProgress progress{&job.on_progress, done, raw.size()};
+    double bits = code_block(*predictor, settings, symbols.size(), side, symbols.data(), progress, job.cancel);
+    side.encoder().finish();
+
+    BlockHeader block;
+    block.raw_bytes = static_cast<uint32_t>(raw.size());
+    block.symbols = static_cast<uint32_t>(symbols.size());
+    block.payload_bytes = static_cast<uint32_t>(side.encoder().bytes().size());
+    block.raw_crc = crc32_update(0, raw.data(), raw.size());
+    block.payload_crc = crc32_update(0, side.encoder().bytes().data(), block.payload_bytes);
+    stats.output_bytes += write_block(out, block, side.encoder().bytes().data());
+
+    total_crc.update(raw.data(), raw.size());
+    stats.original_bytes += raw.size();
+    stats.symbols += symbols.size();
+    stats.model_bits += bits;
+    stats.coded_bits += 8.0 * block.payload_bytes;
+    stats.blocks += 1;
+    done.bytes_done = stats.original_bytes;
+    done.coded_bits = stats.model_bits;
+  }
+  if (job.size_hint != kUnknownSize && job.size_hint != stats.original_bytes)
+    throw Error(ErrorCode::kIo, "input changed size while being compressed");
+  stats.output_bytes += write_end(out, EndRecord{stats.original_bytes, total_crc.value()});
+  out.flush();
+  if (!out) throw Error(ErrorCode::kIo, "cannot write the compressed output");
+
+  stats.input_bytes = stats.original_bytes;
+  stats.seconds = seconds_since(start);
+  return stats;
+}
+
+Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job) {
+  const Clock::time_point start = Clock::now();
+  FileHeader header = read_file_header(in);
+  const Settings& settings = header.settings;
+  Fingerprint here = job.backend->fingerprint(settings);
+  if (!job.ignore_fingerprint) check_fingerprint(header.fingerprint, here);
+  if (!header.dictionary.empty() || settings.model.vocab != 256)
+    throw Error(ErrorCode::kIncompatible, "file uses a tokenizer dictionary, which this nncpp cannot read");
+  std::unique_ptr<Predictor> predictor = job.backend->create(settings);
+
+  Stats stats;
+  stats.input_bytes = header.encoded_bytes + kEndRecordBytes;
+  stats.dictionary_bytes = header.dictionary.size();
+  Crc32 total_crc;
+  BlockHeader block;
+  EndRecord end;
+  std::vector<uint8_t> payload;
+  std::vector<uint8_t> raw;
+  std::vector<uint16_t> symbols;
+  ProgressInfo done;
+  done.bytes_total = header.original_size;
+  while (read_record(in, settings, &block, &payload, &end) == RecordTag::kBlock) {
+    if (stats.original_bytes + block.raw_bytes > header.original_size)
+      throw Error(ErrorCode::kCorrupt, "file is corrupt (more data than its header says)");
+    symbols.assign(block.symbols, 0);
+    DecodeSide side(payload.data(), payload.size());
+    BlockProgress progress{&job.on_progress, done, block.raw_bytes};
+    double bits = code_block(*predictor, settings, symbols.size(), side, symbols.data(), progress, job.cancel);
+    symbols_to_bytes(symbols, &raw);
+    if (raw.size() != block.raw_bytes || crc32_update(0, raw.data(), raw.size()) != block.raw_crc)
+      throw Error(ErrorCode::kCorrupt, "file is corrupt (block " + std::to_string(stats.blocks + 1) +
+                                           " does not decode to its checksum)");
+    write_raw(out, raw);
+
+    total_crc.update(raw.data(), raw.size());
+    stats.original_bytes += raw.size();
+    stats.symbols += symbols.size();
+    stats.model_bits += bits;
+    stats.coded_bits += 8.0 * block.payload_bytes;
+    stats.input_bytes += kBlockRecordBytes + block.payload_bytes;
+    stats.blocks += 1;
+    done.bytes_done = stats.original_bytes;
+    done.coded_bits = stats.model_bits;
+  }
+  if (end.total_bytes != stats.original_bytes || end.total_crc != total_crc.value() ||
+      (header.original_size != kUnknownSize && header.original_size != stats.original_bytes))
+    throw Error(ErrorCode::kCorrupt, "file is corrupt (size or checksum of the whole differs)");
+  if (in.peek() != std::char_traits<char>::eof())
+    throw Error(ErrorCode::kCorrupt, "file is corrupt (data after the end record)");
+  out.flush();
+  if (!out) throw Error(ErrorCode::kIo, "cannot write the output");
+
+  stats.output_bytes = stats.original_bytes;
+  stats.seconds = seconds_since(start);
+  return stats;
+}
+
+}  // namespace nncpp

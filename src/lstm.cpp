@@ -1,0 +1,207 @@
+#include "lstm.h"
+
+#include <cmath>
+
+namespace nncpp {
+namespace {
+
+using torch::indexing::Slice;
+
+uint64_t splitmix64(uint64_t* state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+LstmPredictor::LstmPredictor(const ModelSettings& settings, torch::Device device)
+    : s_(settings), device_(device), opts_(torch::TensorOptions().dtype(torch::kFloat32).device(device)),
+      rng_(settings.seed) {
+  const int64_t V = s_.vocab, E = s_.embed, H = s_.hidden, L = s_.layers;
+  emb_ = param({V, E}, 1.0f);
+  params_.push_back(emb_);  // params_ order: emb, (w, b) per layer, w_out, b_out
+  for (int64_t l = 0; l < L; ++l) {
+    Layer layer;
+    layer.in = static_cast<int>(l == 0 ? E : E + H);
+    layer.w = param({4 * H, layer.in + H}, 1.0f / std::sqrt(static_cast<float>(layer.in + H)));
+    layer.b = torch::zeros({4 * H}, opts_);
+    layer.b.index({Slice(H, 2 * H)}).fill_(1.0f);  // forget gate starts open
+    params_.push_back(layer.w);
+    params_.push_back(layer.b);
+    layers_.push_back(std::move(layer));
+  }
+  w_out_ = param({V, L * H}, 1.0f / std::sqrt(static_cast<float>(L * H)));
+  b_out_ = torch::zeros({V}, opts_);
+  params_.push_back(w_out_);
+  params_.push_back(b_out_);
+  for (const torch::Tensor& p : params_) adam_v_.push_back(torch::zeros_like(p));
+}
+
+// Uniform in [-scale, scale) from our own generator, so weights do not depend on Torch's RNG version.
+torch::Tensor LstmPredictor::param(std::vector<int64_t> shape, float scale) {
+  torch::Tensor cpu = torch::empty(shape, torch::kFloat32);
+  float* p = cpu.data_ptr<float>();
+  for (int64_t i = 0, n = cpu.numel(); i < n; ++i) {
+    double u = static_cast<double>(splitmix64(&rng_) >> 11) * (1.0 / 9007199254740992.0);  // [0, 1)
+    p[i] = static_cast<float>((2.0 * u - 1.0) * scale);
+  }
+  return cpu.to(device_);
+}
+
+void LstmPredictor::reset_streams(int active) {
+  const int64_t B = active, T = s_.segment, H = s_.hidden, L = s_.layers;
+  active_ = active;
+  t_ = 0;
+  for (Layer& layer : layers_) {
+    layer.xh = torch::zeros({T, B, layer.in + H}, opts_);
+    layer.gates = torch::empty({T, B, 4 * H}, opts_);
+    layer.c = torch::zeros({T + 1, B, H}, opts_);
+    layer.h0 = torch::zeros({B, H}, opts_);
+  }
+  inputs_ = torch::zeros({T, B}, torch::TensorOptions().dtype(torch::kInt64).device(device_));
+  hcat_ = torch::empty({T, B, L * H}, opts_);
+  probs_ = torch::empty({T, B, static_cast<int64_t>(s_.vocab)}, opts_);
+  if (!device_.is_cpu()) probs_host_ = torch::empty({B, static_cast<int64_t>(s_.vocab)}, torch::kFloat32);
+}
+
+const float* LstmPredictor::step(const uint16_t* prev) {
+  torch::NoGradGuard no_grad;
+  const int64_t E = s_.embed, H = s_.hidden;
+  const int t = t_++;
+
+  torch::Tensor in_cpu = torch::empty({active_}, torch::kInt64);
+  int64_t* in = in_cpu.data_ptr<int64_t>();
+  for (int b = 0; b < active_; ++b) in[b] = prev[b];
+  inputs_[t].copy_(in_cpu);
+  torch::Tensor x = emb_.index_select(0, inputs_[t]);  // [B, E]
+  torch::Tensor hcat = hcat_[t];                       // [B, L*H]
+
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    Layer& layer = layers_[l];
+    torch::Tensor xh = layer.xh[t];  // [B, in + H]
+    xh.narrow(1, 0, E).copy_(x);
+    if (l > 0) xh.narrow(1, E, H).copy_(hcat.narrow(1, (l - 1) * H, H));
+    xh.narrow(1, layer.in, H).copy_(t == 0 ? layer.h0 : hcat_[t - 1].narrow(1, l * H, H));
+
+    torch::Tensor g = layer.gates[t];  // [B, 4H]
+    torch::addmm_out(g, layer.b, xh, layer.w.t());
+    g.narrow(1, 0, 3 * H).sigmoid_();
+    g.narrow(1, 3 * H, H).tanh_();
+    torch::Tensor c = layer.c[t + 1];
+    // c = f * c_prev + i * g
+    torch::mul_out(c, g.narrow(1, H, H), layer.c[t]);
+    c.addcmul_(g.narrow(1, 0, H), g.narrow(1, 3 * H, H));
+    // h = o * tanh(c)
+    torch::Tensor h = hcat.narrow(1, l * H, H);
+    torch::tanh_out(h, c);
+    h.mul_(g.narrow(1, 2 * H, H));
+  }
+
+  torch::Tensor p = probs_[t];  // [B, V]
+  torch::addmm_out(p, b_out_, hcat, w_out_.t());
+  torch::softmax_out(p, p.clone(), 1);
+  if (device_.is_cpu()) return p.data_ptr<float>();
+  probs_host_.copy_(p);
+  return probs_host_.data_ptr<float>();
+}
+
+float LstmPredictor::learning_rate() const {
+  double lr = s_.lr / std::sqrt(1.0 + static_cast<double>(train_steps_) / s_.lr_decay);
+  return static_cast<float>(std::max<double>(lr, s_.lr_floor));
+}
+
+void LstmPredictor::train(const uint16_t* targets, const uint8_t* mask, int steps) {
+  torch::NoGradGuard no_grad;
+  const int64_t B = active_, E = s_.embed, H = s_.hidden, L = s_.layers, V = s_.vocab;
+  const int64_t rows = steps * B;
+  t_ = 0;
+
+  // Targets and loss weights: mean cross-entropy over the coded (unmasked) positions.
+  torch::Tensor target_cpu = torch::empty({rows}, torch::kInt64);
+  torch::Tensor weight_cpu = torch::empty({rows}, torch::kFloat32);
+  int64_t live = 0;
+  for (int64_t i = 0; i < rows; ++i) live += mask[i] != 0;
+  for (int64_t i = 0; i < rows; ++i) {
+    target_cpu.data_ptr<int64_t>()[i] = targets[i];
+    weight_cpu.data_ptr<float>()[i] = mask[i] != 0 ? 1.0f / static_cast<float>(live) : 0.0f;
+  }
+
+  if (live > 0) {
+    torch::Tensor target = target_cpu.to(device_);
+    torch::Tensor weight = weight_cpu.to(device_).unsqueeze(1);
+
+    // d loss / d logits = (softmax - onehot) * weight.  [rows, V]
+    torch::Tensor dlogits = probs_.narrow(0, 0, steps).reshape({rows, V}).clone();
+    dlogits.scatter_add_(1, target.unsqueeze(1), torch::full({rows, 1}, -1.0f, opts_));
+    dlogits.mul_(weight);
+
+    torch::Tensor hcat = hcat_.narrow(0, 0, steps).reshape({rows, L * H});
+    std::vector<torch::Tensor> grads(params_.size());
+    grads[params_.size() - 2] = torch::mm(dlogits.t(), hcat);  // [V, L*H]
+    grads[params_.size() - 1] = dlogits.sum(0);
+    torch::Tensor dhcat = torch::mm(dlogits, w_out_).view({steps, B, L * H});  // [T, B, L*H]
+    torch::Tensor demb = torch::zeros({rows, E}, opts_);
+
+    for (int64_t l = L - 1; l >= 0; --l) {
+      Layer& layer = layers_[l];
+      torch::Tensor w_rec = layer.w.narrow(1, layer.in, H);  // [4H, H]
+      torch::Tensor dgates = torch::empty({steps, B, 4 * H}, opts_);
+      torch::Tensor dh_next = torch::zeros({B, H}, opts_);
+      torch::Tensor dc = torch::zeros({B, H}, opts_);
+      for (int t = steps - 1; t >= 0; --t) {
+        torch::Tensor g = layer.gates[t];
+        torch::Tensor i = g.narrow(1, 0, H), f = g.narrow(1, H, H), o = g.narrow(1, 2 * H, H),
+                      gg = g.narrow(1, 3 * H, H);
+        torch::Tensor c = layer.c[t + 1], c_prev = layer.c[t];
+        torch::Tensor tc = torch::tanh(c);
+        torch::Tensor dh = dhcat[t].narrow(1, l * H, H) + dh_next;
+        // dc += dh * o * (1 - tanh(c)^2)
+        dc.addcmul_(dh * o, 1 - tc * tc);
+        torch::Tensor da = dgates[t];
+        da.narrow(1, 0, H).copy_(dc * gg * i * (1 - i));
+        da.narrow(1, H, H).copy_(dc * c_prev * f * (1 - f));
+        da.narrow(1, 2 * H, H).copy_(dh * tc * o * (1 - o));
+        da.narrow(1, 3 * H, H).copy_(dc * i * (1 - gg * gg));
+        dc.mul_(f);
+        if (t > 0) torch::mm_out(dh_next, da, w_rec);
+      }
+      torch::Tensor dflat = dgates.view({rows, 4 * H});
+      torch::Tensor xh = layer.xh.narrow(0, 0, steps).reshape({rows, layer.in + H});
+      grads[1 + 2 * l] = torch::mm(dflat.t(), xh);  // [4H, in + H]: one GEMM over all T*B rows
+      grads[2 + 2 * l] = dflat.sum(0);
+      torch::Tensor dx = torch::mm(dflat, layer.w.narrow(1, 0, layer.in));  // [rows, in]
+      demb.add_(dx.narrow(1, 0, E));
+      if (l > 0) dhcat.view({rows, L * H}).narrow(1, (l - 1) * H, H).add_(dx.narrow(1, E, H));
+    }
+    torch::Tensor inputs = inputs_.narrow(0, 0, steps).reshape({rows});
+    grads[0] = torch::zeros({V, E}, opts_).index_add_(0, inputs, demb);
+    adam_update(grads);
+  }
+
+  // Carry the recurrent state into the next segment.
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    Layer& layer = layers_[l];
+    layer.h0.copy_(hcat_[steps - 1].narrow(1, l * H, H));
+    layer.c[0].copy_(layer.c[steps]);
+  }
+}
+
+void LstmPredictor::adam_update(const std::vector<torch::Tensor>& grads) {
+  ++train_steps_;
+  const double beta2 = s_.beta2;
+  const double correction = 1.0 - std::pow(beta2, static_cast<double>(train_steps_));
+  const double lr = learning_rate();
+  for (size_t k = 0; k < params_.size(); ++k) {
+    torch::Tensor g = grads[k];
+    if (s_.grad_clip > 0) g.clamp_(-s_.grad_clip, s_.grad_clip);
+    torch::Tensor& v = adam_v_[k];
+    v.mul_(beta2).addcmul_(g, g, 1.0 - beta2);
+    // Adam with beta1 = 0: p -= lr * g / (sqrt(v / (1 - beta2^t)) + eps)
+    torch::Tensor denom = (v / correction).sqrt_().add_(s_.adam_eps);
+    params_[k].addcdiv_(g, denom, -lr);
+  }
+}
+
+}  // namespace nncpp

@@ -1,0 +1,63 @@
+// NNCP-style LSTM predictor with a hand-written backward pass.
+//
+// Each layer l sees [embedding(x_t), h_{l-1,t}] (layer 0 sees only the embedding) and its own h_{l,t-1};
+// the output layer reads all layers' h. step() runs one position for all streams and keeps every
+// activation, so train() needs no second forward: the weights do not change inside a segment, hence the
+// stepped activations are exactly what a training forward would compute (and both sides compute them the
+// same way). The backward is sequential in t only for the recurrent part; weight gradients are one GEMM
+// over all T*B rows per layer, which is what makes it several times faster than LibTorch's LSTM backward.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "nncpp/predictor.h"
+
+namespace nncpp {
+
+class LstmPredictor : public Predictor {
+ public:
+  LstmPredictor(const ModelSettings& settings, torch::Device device);
+
+  void reset_streams(int active) override;
+  const float* step(const uint16_t* prev) override;
+  void train(const uint16_t* targets, const uint8_t* mask, int steps) override;
+
+ private:
+  struct Layer {
+    int in = 0;          // input width: embed (+ hidden below)
+    torch::Tensor w;     // [4H, in + H], gate order i, f, o, g
+    torch::Tensor b;     // [4H]
+    torch::Tensor xh;    // [T, B, in + H] inputs of each step: [emb, h below, own h_{t-1}]
+    torch::Tensor gates; // [T, B, 4H] after activation: sigmoid(i, f, o), tanh(g)
+    torch::Tensor c;     // [T + 1, B, H] cell states; c[0] is the state carried into the segment
+    torch::Tensor h0;    // [B, H] hidden state carried into the segment
+  };
+
+  torch::Tensor param(std::vector<int64_t> shape, float scale);
+  void adam_update(const std::vector<torch::Tensor>& grads);
+  float learning_rate() const;
+
+  ModelSettings s_;
+  torch::Device device_;
+  torch::TensorOptions opts_;
+  uint64_t rng_;  // splitmix64 state for weight initialisation (independent of Torch's generators)
+
+  torch::Tensor emb_;    // [V, E]
+  std::vector<Layer> layers_;
+  torch::Tensor w_out_;  // [V, L*H]
+  torch::Tensor b_out_;  // [V]
+  std::vector<torch::Tensor> params_;
+  std::vector<torch::Tensor> adam_v_;
+  int64_t train_steps_ = 0;
+
+  int active_ = 0;  // B for the current block
+  int t_ = 0;       // position inside the segment
+  torch::Tensor inputs_;  // [T, B] int64 symbols fed at each step
+  torch::Tensor hcat_;    // [T, B, L*H] every layer's h (the output layer's input)
+  torch::Tensor probs_;   // [T, B, V] softmax of each step
+  torch::Tensor probs_host_;  // [B, V] host copy when the device is not the CPU
+};
+
+}  // namespace nncpp

@@ -1,0 +1,92 @@
+#include "nncpp/torch_backend.h"
+
+#include <dlfcn.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "lstm.h"
+#include "nncpp/error.h"
+
+namespace nncpp {
+namespace {
+
+// ATen picks its CPU kernels (DEFAULT/AVX2/AVX512) at start-up; the choice changes float results.
+// LibTorch >= 2 reports it in show_config(); 1.13 does not, so mirror its rule: the ATEN_CPU_CAPABILITY
+// override, else what the CPU supports.
+std::string cpu_capability() {
+  std::string config = at::show_config();
+  const std::string key = "CPU capability usage: ";
+  size_t at = config.find(key);
+  if (at != std::string::npos) {
+    size_t end = config.find('\n', at);
+    return config.substr(at + key.size(), end - at - key.size());
+  }
+  if (const char* env = std::getenv("ATEN_CPU_CAPABILITY")) {
+    std::string v = env;
+    for (char& ch : v) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (v == "DEFAULT" || v == "AVX2" || v == "AVX512") return v;
+  }
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma"))
+    return "AVX512";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "AVX2";
+  return "DEFAULT";
+}
+
+// OpenBLAS chooses its kernels per CPU model (OPENBLAS_CORETYPE overrides); other BLAS report "unknown".
+std::string blas_kernel() {
+  using CoreName = char* (*)();
+  auto core_name = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  if (core_name == nullptr) return "unknown";
+  return std::string("openblas-") + core_name();
+}
+
+torch::Device parse_device(const std::string& name) {
+  try {
+    torch::Device device(name);
+    if (device.is_cuda() && !torch::cuda::is_available())
+      throw Error(ErrorCode::kUsage, "device " + name + " requested but CUDA is not available in this build");
+    if (!device.is_cpu() && !device.is_cuda()) throw Error(ErrorCode::kUsage, "unsupported device: " + name);
+    return device;
+  } catch (const c10::Error&) {
+    throw Error(ErrorCode::kUsage, "unknown device: " + name);
+  }
+}
+
+class TorchBackend : public Backend {
+ public:
+  Fingerprint fingerprint(const Settings& settings) const override {
+    torch::Device device = parse_device(settings.runtime.device);
+    // Pin the thread count: reductions inside GEMMs split differently with more threads.
+    torch::set_num_threads(static_cast<int>(settings.runtime.threads));
+    Fingerprint fp;
+    fp.push_back({"nncpp", NNCPP_VERSION});
+    fp.push_back({"libtorch", torch_version()});
+    fp.push_back({"device", device.is_cpu() ? "cpu" : "cuda"});
+    fp.push_back({"threads", std::to_string(settings.runtime.threads)});
+    fp.push_back({"dtype", "float32"});
+    if (device.is_cpu()) {
+      fp.push_back({"cpu_kernels", cpu_capability()});
+      fp.push_back({"blas", blas_kernel()});
+    }
+    return fp;
+  }
+
+  std::unique_ptr<Predictor> create(const Settings& settings) const override {
+    return std::make_unique<LstmPredictor>(settings.model, parse_device(settings.runtime.device));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_torch_backend() { return std::make_unique<TorchBackend>(); }
+
+std::string torch_version() {
+  return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+         std::to_string(TORCH_VERSION_PATCH);
+}
+
+}  // namespace nncpp
