@@ -15,6 +15,7 @@
 #include "nncpp/error.h"
 #include "nncpp/torch_backend.h"
 #include "options.h"
+#include "pin_kernels.h"
 #include "progress.h"
 #include "report.h"
 
@@ -133,6 +134,7 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
   using namespace nncpp::cli;
+  pin_cpu_kernels(argv);
   std::signal(SIGPIPE, SIG_IGN);  // a closed pipe becomes a write error, not a silent death
   Options options;
   if (std::optional<int> status = parse_options(argc, argv, &options)) return *status;
