@@ -112,27 +112,43 @@ double code_block(Predictor& predictor, const Settings& settings, size_t n, Side
   return model_bits;
 }
 
-// Bytes-only symbol mapping; the tokenizer replaces it when the file carries a dictionary.
-void bytes_to_symbols(const std::vector<uint8_t>& raw, std::vector<uint16_t>* symbols) {
-  symbols->assign(raw.begin(), raw.end());
-}
-
-void symbols_to_bytes(const std::vector<uint16_t>& symbols, std::vector<uint8_t>* raw) {
-  raw->resize(symbols.size());
-  for (size_t i = 0; i < symbols.size(); ++i) {
-    if (symbols[i] > 255) throw Error(ErrorCode::kCorrupt, "file is corrupt (symbol out of range)");
-    (*raw)[i] = static_cast<uint8_t>(symbols[i]);
-  }
-}
-
-// Fills buf with up to `limit` bytes; fewer only at the end of the input.
-size_t read_block(std::istream& in, std::vector<uint8_t>* buf, size_t limit) {
-  buf->resize(limit);
-  in.read(reinterpret_cast<char*>(buf->data()), static_cast<std::streamsize>(limit));
+// Reads up to `limit` bytes and appends them to *buf; fewer only at the end of the input.
+size_t read_more(std::istream& in, std::vector<uint8_t>* buf, size_t limit) {
+  size_t old = buf->size();
+  buf->resize(old + limit);
+  in.read(reinterpret_cast<char*>(buf->data() + old), static_cast<std::streamsize>(limit));
   if (in.bad()) throw Error(ErrorCode::kIo, "cannot read the input");
-  buf->resize(static_cast<size_t>(in.gcount()));
-  return buf->size();
+  buf->resize(old + static_cast<size_t>(in.gcount()));
+  return buf->size() - old;
 }
+
+// The input as blocks: first the bytes read ahead for the dictionary, then the rest of the stream.
+class BlockReader {
+ public:
+  BlockReader(std::istream& in, std::vector<uint8_t> ahead, size_t block_bytes)
+      : in_(in), ahead_(std::move(ahead)), block_bytes_(block_bytes) {}
+  // Fills *block with the next block; false at the end of the input.
+  bool next(std::vector<uint8_t>* block) {
+    block->clear();
+    if (offset_ < ahead_.size()) {
+      size_t take = std::min(block_bytes_, ahead_.size() - offset_);
+      block->assign(ahead_.begin() + offset_, ahead_.begin() + offset_ + take);
+      offset_ += take;
+      if (offset_ == ahead_.size()) {  // all handed out: free it
+        std::vector<uint8_t>().swap(ahead_);
+        offset_ = 0;
+      }
+    }
+    if (block->size() < block_bytes_) read_more(in_, block, block_bytes_ - block->size());
+    return !block->empty();
+  }
+
+ private:
+  std::istream& in_;
+  std::vector<uint8_t> ahead_;
+  size_t offset_ = 0;
+  size_t block_bytes_;
+};
 
 void write_raw(std::ostream& out, const std::vector<uint8_t>& raw) {
   out.write(reinterpret_cast<const char*>(raw.data()), static_cast<std::streamsize>(raw.size()));
@@ -148,12 +164,20 @@ int streams_for_block(uint64_t symbols, const Settings& settings) {
 
 Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
   const Clock::time_point start = Clock::now();
-  const Settings& settings = job.settings;
+  // Pass 1: the dictionary, from the leading bytes (kept for coding, so pipes work too).
+  std::vector<uint8_t> ahead;
+  Dictionary dictionary;
+  if (job.tokenizer.max_vocab > 0) {
+    read_more(in, &ahead, job.dictionary_sample_bytes);
+    dictionary = build_dictionary(ahead.data(), ahead.size(), job.tokenizer);
+  }
+  Settings settings = job.settings;
+  settings.model.vocab = static_cast<uint32_t>(dictionary.vocab_size());
   validate(settings);
-  if (settings.model.vocab != 256) throw Error(ErrorCode::kUsage, "vocab must be 256 without a dictionary");
 
   FileHeader header;
   header.settings = settings;
+  if (!dictionary.empty()) header.dictionary = dictionary.serialize();
   header.fingerprint = job.backend->fingerprint(settings);
   header.original_size = job.size_hint;
   Stats stats;
@@ -166,8 +190,10 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
   std::vector<uint16_t> symbols;
   ProgressInfo done;
   done.bytes_total = job.size_hint;
-  while (read_block(in, &raw, settings.codec.block_bytes) > 0) {
-    bytes_to_symbols(raw, &symbols);
+  BlockReader blocks(in, std::move(ahead), settings.codec.block_bytes);
+  while (blocks.next(&raw)) {
+    symbols.clear();
+    dictionary.tokenize(raw.data(), raw.size(), &symbols);
     EncodeSide side(symbols.data());
     BlockProgress progress{&job.on_progress, done, raw.size()};
     double bits = code_block(*predictor, settings, symbols.size(), side, symbols.data(), progress, job.cancel);
@@ -207,8 +233,11 @@ Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job) 
   const Settings& settings = header.settings;
   Fingerprint here = job.backend->fingerprint(settings);
   if (!job.ignore_fingerprint) check_fingerprint(header.fingerprint, here);
-  if (!header.dictionary.empty() || settings.model.vocab != 256)
-    throw Error(ErrorCode::kIncompatible, "file uses a tokenizer dictionary, which this nncpp cannot read");
+  Dictionary dictionary;
+  if (!header.dictionary.empty())
+    dictionary = Dictionary::deserialize(header.dictionary.data(), header.dictionary.size());
+  if (settings.model.vocab != static_cast<uint32_t>(dictionary.vocab_size()))
+    throw Error(ErrorCode::kCorrupt, "file is corrupt (vocabulary size does not match the dictionary)");
   std::unique_ptr<Predictor> predictor = job.backend->create(settings);
 
   Stats stats;
@@ -229,7 +258,8 @@ Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job) 
     DecodeSide side(payload.data(), payload.size());
     BlockProgress progress{&job.on_progress, done, block.raw_bytes};
     double bits = code_block(*predictor, settings, symbols.size(), side, symbols.data(), progress, job.cancel);
-    symbols_to_bytes(symbols, &raw);
+    raw.clear();
+    dictionary.detokenize(symbols.data(), symbols.size(), &raw);
     if (raw.size() != block.raw_bytes || crc32_update(0, raw.data(), raw.size()) != block.raw_crc)
       throw Error(ErrorCode::kCorrupt, "file is corrupt (block " + std::to_string(stats.blocks + 1) +
                                            " does not decode to its checksum)");

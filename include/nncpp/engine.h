@@ -11,6 +11,7 @@
 #include "nncpp/format.h"
 #include "nncpp/predictor.h"
 #include "nncpp/settings.h"
+#include "nncpp/tokenizer.h"
 
 namespace nncpp {
 
@@ -33,8 +34,11 @@ struct ProgressInfo {
 };
 
 struct CompressJob {
-  Settings settings;
+  Settings settings;  // settings.model.vocab is set from the dictionary
   const Backend* backend = nullptr;
+  TokenizerOptions tokenizer;  // max_vocab 0 = bytes only
+  // The dictionary is learnt from this many leading bytes of the input (bounds memory on huge inputs).
+  uint64_t dictionary_sample_bytes = uint64_t{64} << 20;
   uint64_t size_hint = kUnknownSize;  // the input's size if known, stored in the header and checked
   std::function<void(const ProgressInfo&)> on_progress;  // called a few times per block
   const std::atomic<bool>* cancel = nullptr;             // set → Error(kInterrupted) at the next segment

@@ -33,6 +33,9 @@ struct ModelSettings {
 struct CodecSettings {
   uint32_t block_bytes = 8u << 20;       // input bytes per block; blocks bound memory and carry checksums
   uint32_t min_stream_symbols = 4096;    // a block uses at most symbols/min_stream_symbols streams
+  // Compression only (the header stores the dictionary itself): the tokenizer's vocabulary bound;
+  // 0 = bytes only.
+  uint32_t max_vocab = 16384;
 };
 
 // The run-time environment that can change floating-point results (docs/format.md, "Fingerprint").

@@ -70,6 +70,8 @@ int run_compress(const Options& o, const Backend& backend, const std::atomic<boo
   job.settings = o.settings;
   job.backend = &backend;
   job.size_hint = input.size_hint();
+  job.tokenizer.max_vocab = static_cast<int>(o.settings.codec.max_vocab);
+  job.tokenizer.adaptive = !o.vocab_fixed;
   job.cancel = cancel;
   job.on_progress = [&progress](const ProgressInfo& info) { progress.update(info); };
   Stats stats = compress(in, out, job);
