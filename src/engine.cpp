@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -77,13 +78,20 @@ double code_block(Predictor& predictor, const Settings& settings, size_t n, Side
   std::vector<uint8_t> mask(targets.size());
   std::vector<uint32_t> cum(vocab + 1);
   double model_bits = 0;
+  std::vector<MatchHint> hints(streams);
+  std::unique_ptr<MatchModel> matches;
+  if (settings.codec.match_order > 0) {
+    matches = std::make_unique<MatchModel>(settings.codec.match_order, settings.codec.match_hash_bits);
+    matches->reset(symbols, n, stream_len, streams);
+  }
 
   predictor.reset_streams(streams);
   for (size_t start = 0; start < stream_len; start += segment) {
     check_cancel(cancel);
     int steps = static_cast<int>(std::min<size_t>(segment, stream_len - start));
     for (int t = 0; t < steps; ++t) {
-      const float* probs = predictor.step(prev.data());
+      if (matches) matches->predict(start + t, hints.data());
+      const float* probs = predictor.step(prev.data(), matches ? hints.data() : nullptr);
       for (int b = 0; b < streams; ++b) {
         size_t pos = b * stream_len + start + t;
         bool live = start + t < stream_len && pos < n;
@@ -99,6 +107,7 @@ double code_block(Predictor& predictor, const Settings& settings, size_t n, Side
         prev[b] = s;
         model_bits -= std::log2(std::max(p[s], 1e-30f));
       }
+      if (matches) matches->update(start + t);
     }
     predictor.train(targets.data(), mask.data(), steps);
     if (*progress.callback) {

@@ -53,6 +53,8 @@ void write_settings(ByteWriter& w, const Settings& s) {
   w.u64(m.seed);
   w.u32(s.codec.block_bytes);
   w.u32(s.codec.min_stream_symbols);
+  w.u32(s.codec.match_order);
+  w.u32(s.codec.match_hash_bits);
   w.u32(s.runtime.threads);
   w.short_string(s.runtime.device);
 }
@@ -78,6 +80,8 @@ Settings read_settings(ByteReader& r) {
   m.seed = r.u64();
   s.codec.block_bytes = r.u32();
   s.codec.min_stream_symbols = r.u32();
+  s.codec.match_order = r.u32();
+  s.codec.match_hash_bits = r.u32();
   s.runtime.threads = r.u32();
   s.runtime.device = r.short_string();
   return s;

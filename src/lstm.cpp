@@ -21,7 +21,7 @@ LstmPredictor::LstmPredictor(const ModelSettings& settings, torch::Device device
       rng_(settings.seed) {
   const int64_t V = s_.vocab, E = s_.embed, H = s_.hidden, L = s_.layers;
   emb_ = param({V, E}, 1.0f);
-  params_.push_back(emb_);  // params_ order: emb, (w, b) per layer, w_out, b_out
+  params_.push_back(emb_);  // params_ order: emb, (w, b) per layer, w_out, b_out, match_boost
   for (int64_t l = 0; l < L; ++l) {
     Layer layer;
     layer.in = static_cast<int>(l == 0 ? E : E + H);
@@ -34,8 +34,10 @@ LstmPredictor::LstmPredictor(const ModelSettings& settings, torch::Device device
   }
   w_out_ = param({V, L * H}, 1.0f / std::sqrt(static_cast<float>(L * H)));
   b_out_ = torch::zeros({V}, opts_);
+  match_boost_ = torch::zeros({kMatchBuckets}, opts_);
   params_.push_back(w_out_);
   params_.push_back(b_out_);
+  params_.push_back(match_boost_);
   for (const torch::Tensor& p : params_) adam_v_.push_back(torch::zeros_like(p));
 }
 
@@ -60,21 +62,34 @@ void LstmPredictor::reset_streams(int active) {
     layer.c = torch::zeros({T + 1, B, H}, opts_);
     layer.h0 = torch::zeros({B, H}, opts_);
   }
-  inputs_ = torch::zeros({T, B}, torch::TensorOptions().dtype(torch::kInt64).device(device_));
+  auto int64 = torch::TensorOptions().dtype(torch::kInt64).device(device_);
+  inputs_ = torch::zeros({T, B}, int64);
+  match_symbol_ = torch::zeros({T, B}, int64);
+  match_bucket_ = torch::zeros({T, B}, int64);
   hcat_ = torch::empty({T, B, L * H}, opts_);
   probs_ = torch::empty({T, B, static_cast<int64_t>(s_.vocab)}, opts_);
   if (!device_.is_cpu()) probs_host_ = torch::empty({B, static_cast<int64_t>(s_.vocab)}, torch::kFloat32);
 }
 
-const float* LstmPredictor::step(const uint16_t* prev) {
+const float* LstmPredictor::step(const uint16_t* prev, const MatchHint* hints) {
   torch::NoGradGuard no_grad;
   const int64_t E = s_.embed, H = s_.hidden;
   const int t = t_++;
 
-  torch::Tensor in_cpu = torch::empty({active_}, torch::kInt64);
-  int64_t* in = in_cpu.data_ptr<int64_t>();
-  for (int b = 0; b < active_; ++b) in[b] = prev[b];
-  inputs_[t].copy_(in_cpu);
+  // Host-side inputs of this step: [3, B] = previous symbols, hint symbols, hint buckets.
+  torch::Tensor host = torch::zeros({3, active_}, torch::kInt64);
+  int64_t* in = host.data_ptr<int64_t>();
+  for (int b = 0; b < active_; ++b) {
+    in[b] = prev[b];
+    if (hints != nullptr && hints[b].length > 0) {
+      in[active_ + b] = hints[b].symbol;
+      in[2 * active_ + b] = match_bucket(hints[b].length);
+    }
+  }
+  torch::Tensor dev = host.to(device_);
+  inputs_[t].copy_(dev[0]);
+  match_symbol_[t].copy_(dev[1]);
+  match_bucket_[t].copy_(dev[2]);
   torch::Tensor x = emb_.index_select(0, inputs_[t]);  // [B, E]
   torch::Tensor hcat = hcat_[t];                       // [B, L*H]
 
@@ -101,6 +116,10 @@ const float* LstmPredictor::step(const uint16_t* prev) {
 
   torch::Tensor p = probs_[t];  // [B, V]
   torch::addmm_out(p, b_out_, hcat, w_out_.t());
+  if (hints != nullptr) {  // logit of each hinted symbol += boost[bucket]
+    torch::Tensor col = match_symbol_[t].unsqueeze(1);
+    p.scatter_add_(1, col, match_boost_.index_select(0, match_bucket_[t]).unsqueeze(1));
+  }
   torch::softmax_out(p, p.clone(), 1);
   if (device_.is_cpu()) return p.data_ptr<float>();
   probs_host_.copy_(p);
@@ -139,8 +158,14 @@ void LstmPredictor::train(const uint16_t* targets, const uint8_t* mask, int step
 
     torch::Tensor hcat = hcat_.narrow(0, 0, steps).reshape({rows, L * H});
     std::vector<torch::Tensor> grads(params_.size());
-    grads[params_.size() - 2] = torch::mm(dlogits.t(), hcat);  // [V, L*H]
-    grads[params_.size() - 1] = dlogits.sum(0);
+    const size_t out = params_.size() - 3;
+    grads[out] = torch::mm(dlogits.t(), hcat);  // [V, L*H]
+    grads[out + 1] = dlogits.sum(0);
+    // d loss / d boost[k] = sum of dlogits at the hinted symbol over the rows in bucket k; bucket 0 = none.
+    torch::Tensor bucket = match_bucket_.narrow(0, 0, steps).reshape({rows});
+    torch::Tensor hinted = dlogits.gather(1, match_symbol_.narrow(0, 0, steps).reshape({rows, 1})).view({rows});
+    grads[out + 2] = torch::zeros({kMatchBuckets}, opts_).index_add_(0, bucket, hinted);
+    grads[out + 2][0] = 0;
     torch::Tensor dhcat = torch::mm(dlogits, w_out_).view({steps, B, L * H});  // [T, B, L*H]
     torch::Tensor demb = torch::zeros({rows, E}, opts_);
 

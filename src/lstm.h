@@ -21,7 +21,7 @@ class LstmPredictor : public Predictor {
   LstmPredictor(const ModelSettings& settings, torch::Device device);
 
   void reset_streams(int active) override;
-  const float* step(const uint16_t* prev) override;
+  const float* step(const uint16_t* prev, const MatchHint* hints) override;
   void train(const uint16_t* targets, const uint8_t* mask, int steps) override;
 
  private:
@@ -48,6 +48,7 @@ class LstmPredictor : public Predictor {
   std::vector<Layer> layers_;
   torch::Tensor w_out_;  // [V, L*H]
   torch::Tensor b_out_;  // [V]
+  torch::Tensor match_boost_;  // [kMatchBuckets] logit added to the match model's symbol; [0] stays 0
   std::vector<torch::Tensor> params_;
   std::vector<torch::Tensor> adam_v_;
   int64_t train_steps_ = 0;
@@ -55,6 +56,8 @@ class LstmPredictor : public Predictor {
   int active_ = 0;  // B for the current block
   int t_ = 0;       // position inside the segment
   torch::Tensor inputs_;  // [T, B] int64 symbols fed at each step
+  torch::Tensor match_symbol_;  // [T, B] int64 symbol each step's hint boosted (0 if none)
+  torch::Tensor match_bucket_;  // [T, B] int64 match_bucket of each step's hint (0 = none)
   torch::Tensor hcat_;    // [T, B, L*H] every layer's h (the output layer's input)
   torch::Tensor probs_;   // [T, B, V] softmax of each step
   torch::Tensor probs_host_;  // [B, V] host copy when the device is not the CPU

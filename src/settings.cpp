@@ -43,6 +43,8 @@ void validate(const Settings& s) {
   require(std::isfinite(m.grad_clip) && m.grad_clip >= 0.0f, "grad clip (>= 0)");
   require(s.codec.block_bytes >= 1024 && s.codec.block_bytes <= (1u << 30), "block size (1 KiB..1 GiB)");
   require(s.codec.min_stream_symbols >= 1, "min stream symbols (>= 1)");
+  require(s.codec.match_order <= 64, "match order (0..64)");
+  require(s.codec.match_hash_bits >= 10 && s.codec.match_hash_bits <= 26, "match hash bits (10..26)");
   require(s.runtime.threads >= 1 && s.runtime.threads <= 256, "threads (1..256)");
   require(!s.runtime.device.empty() && s.runtime.device.size() <= 64, "device name");
 }

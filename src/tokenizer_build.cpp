@@ -457,8 +457,8 @@ std::vector<std::vector<uint8_t>> Merger::run() {
 namespace {
 
 constexpr size_t kMinAdaptiveInput = 16 << 10;  // below: the dictionary cannot pay for itself
-constexpr size_t kMaxSample = size_t{128} << 20;
 constexpr size_t kSampleSlices = 64;
+constexpr size_t kMaxSampleLimit = size_t{1} << 30;  // keeps every count below 2^31 (FixedLog2::xlog2x)
 constexpr int kAutoMinFreq = 4;
 constexpr int kAutoSymbolCostBits = 16;  // about what a symbol takes in the serialized dictionary
 // Cost of one coded symbol beyond its order-0 bits. Measured on enwiki-sample.xml and bible.txt at 16k:
@@ -487,6 +487,9 @@ Dictionary build_dictionary(const uint8_t* data, size_t n, const TokenizerOption
   if (options.min_freq < 0 || options.symbol_cost_bits < 0) {
     throw Error(ErrorCode::kUsage, "tokenizer: min_freq and symbol_cost_bits must be >= 0");
   }
+  if (options.max_sample < kSampleSlices || options.max_sample > kMaxSampleLimit) {
+    throw Error(ErrorCode::kUsage, "tokenizer: max_sample must be in [64, 2^30]");
+  }
   int64_t target = options.max_vocab - kFirstLearnt;
   if (target <= 0 || n < 2) return Dictionary();
   if (options.adaptive) {
@@ -498,8 +501,9 @@ Dictionary build_dictionary(const uint8_t* data, size_t n, const TokenizerOption
   }
 
   // Sample: the whole input, or evenly spaced slices of it. Units cut at slice edges are harmless.
-  size_t slice = n <= kMaxSample ? n : kMaxSample / kSampleSlices;
-  size_t slices = n <= kMaxSample ? 1 : kSampleSlices;
+  const bool whole = n <= options.max_sample;
+  size_t slice = whole ? n : options.max_sample / kSampleSlices;
+  size_t slices = whole ? 1 : kSampleSlices;
   size_t sampled = slice * slices;
 
   UnitTable units;

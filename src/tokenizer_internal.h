@@ -7,9 +7,13 @@
 //     An escape before it gives the case shape it lost: kCap, kUpper. Mixed case becomes several words:
 //     "McDonald" = "Mc" "Donald", "iPhone" = "i" "Phone", and an all-capitals run followed by lower case
 //     gives its last capital to the next word: "HTMLElement" = "HTML" "Element".
-//   - other runs: maximal runs of non-letters (digits, punctuation, white space, control bytes), except a
-//     space directly before a letter, which belongs to the word. Markup stays in the run: entities
-//     ("&quot;") and tag names ("</title", "&lt;ref"), so that "&lt;ref&gt;" can become one symbol.
+//   - other runs: maximal runs of non-letters (punctuation, white space, control bytes), except a space
+//     directly before a letter, which belongs to the word. Markup stays in the run: entities ("&quot;")
+//     and tag names ("</title", "&lt;ref"), so that "&lt;ref&gt;" can become one symbol (8-10% fewer
+//     symbols on Wikipedia XML, and a better adaptive order-2 code length).
+//   - digit runs, apart from the punctuation around them: slightly more symbols (1.5% on Wikipedia XML,
+//     6% on world192.txt) but a better adaptive order-2 code length and a smaller dictionary, since
+//     ", 19" and "1999)" no longer need symbols of their own. Cutting numbers into 1 or 3 digits was worse.
 // Units longer than kMaxUnit bytes are cut into pieces of kMaxUnit bytes; a cut word continues with
 // letter-only pieces, which the decoder treats as the same word.
 //
@@ -44,6 +48,9 @@ inline bool is_lower(uint8_t c) {
 }
 inline bool is_letter(uint8_t c) {
   return is_lower(c) || is_upper(c);
+}
+inline bool is_digit(uint8_t c) {
+  return static_cast<uint8_t>(c - '0') < 10;
 }
 inline bool is_ascii_alnum(uint8_t c) {
   return static_cast<uint8_t>((c | 0x20) - 'a') < 26 || static_cast<uint8_t>(c - '0') < 10;
@@ -81,9 +88,21 @@ void split_units(const uint8_t* data, size_t n, OnEscape&& on_escape, OnUnit&& o
   size_t i = 0;
   while (i < n) {
     if (!is_letter(data[i])) {
+      // A run of non-letters, cut where digits start or stop ("1999" apart from ", " around it).
+      auto emit = [&](size_t from, size_t to) {
+        for (size_t k = from; k < to; k += kMaxUnit) on_unit(data + k, to - k < kMaxUnit ? to - k : kMaxUnit);
+      };
+      size_t unit = i;
+      bool digits = is_digit(data[i]);
       size_t j = i;
       while (j < n && !is_letter(data[j])) {
         size_t m = markup_end(data, j, n);
+        bool digit = m == j && is_digit(data[j]);
+        if (digit != digits) {
+          emit(unit, j);
+          unit = j;
+          digits = digit;
+        }
         j = m > j ? m : j + 1;
       }
       size_t end = j;
@@ -91,7 +110,7 @@ void split_units(const uint8_t* data, size_t n, OnEscape&& on_escape, OnUnit&& o
         --end;
         space = true;
       }
-      for (size_t k = i; k < end; k += kMaxUnit) on_unit(data + k, end - k < kMaxUnit ? end - k : kMaxUnit);
+      emit(unit, end);
       i = j;
       continue;
     }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "nncpp/match_model.h"
 #include "nncpp/settings.h"
 
 namespace nncpp {
@@ -19,13 +20,18 @@ class Predictor {
   virtual void reset_streams(int active) = 0;
 
   // Feeds each active stream its previous symbol and returns the next-symbol distributions,
-  // probs[b * vocab + s], valid until the next call. prev: [active].
-  virtual const float* step(const uint16_t* prev) = 0;
+  // probs[b * vocab + s], valid until the next call. prev, hints: [active]; hints may be null (no match
+  // model); a hint's symbol gets a learnt logit boost that depends on match_bucket(length).
+  virtual const float* step(const uint16_t* prev, const MatchHint* hints) = 0;
 
   // One optimizer step on the positions stepped since the last train() (or reset_streams()).
   // targets, mask: [steps][active], the symbols that followed each step; mask 0 = padding (not coded).
   virtual void train(const uint16_t* targets, const uint8_t* mask, int steps) = 0;
 };
+
+// Match lengths share learnt boosts by bucket: 0 = no match, else the length up to kMatchBuckets - 1.
+constexpr int kMatchBuckets = 32;
+inline int match_bucket(uint16_t length) { return length < kMatchBuckets ? length : kMatchBuckets - 1; }
 
 // A named property of the run-time that can change floating-point results; the decoder insists on equality.
 struct FingerprintField {

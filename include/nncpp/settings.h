@@ -33,6 +33,8 @@ struct ModelSettings {
 struct CodecSettings {
   uint32_t block_bytes = 8u << 20;       // input bytes per block; blocks bound memory and carry checksums
   uint32_t min_stream_symbols = 4096;    // a block uses at most symbols/min_stream_symbols streams
+  uint32_t match_order = 0;              // match model context in symbols; 0 = no match model
+  uint32_t match_hash_bits = 22;         // match model table: 2^bits entries of 4 bytes
   // Compression only (the header stores the dictionary itself): the tokenizer's vocabulary bound;
   // 0 = bytes only.
   uint32_t max_vocab = 16384;

@@ -14,7 +14,7 @@ namespace {
 
 // Expert overrides of the level preset; unset ones keep the preset's value.
 struct Overrides {
-  std::optional<uint32_t> vocab, layers, hidden, embed, streams, segment, lr_decay, block_kib, min_stream;
+  std::optional<uint32_t> match_order, vocab, layers, hidden, embed, streams, segment, lr_decay, block_kib, min_stream;
   std::optional<float> lr, lr_floor, beta2, grad_clip;
   std::optional<uint64_t> seed;
   uint32_t threads = 1;
@@ -54,6 +54,7 @@ void add_model_options(CLI::App* sub, Overrides* ov) {
                   "tokenizer vocabulary: 0 = bytes only, N = aim for N symbols (default: adapt to the input)")
       ->check(CLI::Range(0, 16384))
       ->group(expert);
+  sub->add_option("--match-order", ov->match_order, "match model context in symbols (0 = off)")->group(expert);
   sub->add_option("--layers", ov->layers, "LSTM layers")->group(expert);
   sub->add_option("--hidden", ov->hidden, "LSTM cell width")->group(expert);
   sub->add_option("--embed", ov->embed, "symbol embedding width")->group(expert);
@@ -77,6 +78,7 @@ void apply(const std::optional<T>& value, U* field) {
 Settings build_settings(const Overrides& ov) {
   Settings s = preset(ov.level);
   apply(ov.vocab, &s.codec.max_vocab);
+  apply(ov.match_order, &s.codec.match_order);
   apply(ov.layers, &s.model.layers);
   apply(ov.hidden, &s.model.hidden);
   apply(ov.embed, &s.model.embed);
@@ -90,7 +92,7 @@ Settings build_settings(const Overrides& ov) {
   apply(ov.seed, &s.model.seed);
   if (ov.block_kib) s.codec.block_bytes = static_cast<uint32_t>(std::min<uint64_t>(uint64_t{*ov.block_kib} * 1024, 1ull << 31));
   apply(ov.min_stream, &s.codec.min_stream_symbols);
-  bool custom = ov.vocab || ov.layers || ov.hidden || ov.embed || ov.streams || ov.segment || ov.lr || ov.lr_floor ||
+  bool custom = ov.match_order || ov.vocab || ov.layers || ov.hidden || ov.embed || ov.streams || ov.segment || ov.lr || ov.lr_floor ||
                 ov.lr_decay || ov.beta2 || ov.grad_clip || ov.seed || ov.block_kib || ov.min_stream;
   if (custom) s.level = 0;
   s.runtime.threads = ov.threads;
