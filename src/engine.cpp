@@ -240,7 +240,12 @@ Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job) 
   const Clock::time_point start = Clock::now();
   FileHeader header = read_file_header(in);
   const Settings& settings = header.settings;
-  Fingerprint here = job.backend->fingerprint(settings);
+  Fingerprint here;
+  try {
+    here = job.backend->fingerprint(settings);
+  } catch (const Error& e) {  // e.g. a file made on cuda, read where there is no GPU
+    throw Error(ErrorCode::kIncompatible, std::string("incompatible device: ") + e.what());
+  }
   if (!job.ignore_fingerprint) check_fingerprint(header.fingerprint, here);
   Dictionary dictionary;
   if (!header.dictionary.empty())

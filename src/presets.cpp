@@ -8,21 +8,21 @@ namespace nncpp {
 namespace {
 
 struct Shape {
-  uint32_t layers, hidden, embed, streams, segment;
-  float lr;
+  uint32_t layers, hidden, embed, streams, segment, min_stream;
 };
 
-// Measured on the reference machine (README, "Levels"): speed falls roughly with layers * hidden^2.
+// Speed falls roughly with layers * hidden^2; measured bpb and KB/s per level are in the README.
+// min_stream: small inputs get few long streams (more training steps per symbol), large inputs B of them.
 constexpr Shape kShapes[kMaxLevel] = {
-    {1, 64, 16, 32, 20, 4e-3f},    // -1
-    {1, 96, 16, 32, 20, 4e-3f},    // -2
-    {1, 128, 32, 32, 20, 4e-3f},   // -3
-    {2, 96, 32, 32, 20, 3e-3f},    // -4
-    {2, 128, 32, 32, 20, 3e-3f},   // -5 (default)
-    {2, 192, 32, 32, 20, 3e-3f},   // -6
-    {2, 256, 64, 32, 20, 2e-3f},   // -7
-    {3, 256, 64, 32, 20, 2e-3f},   // -8
-    {3, 384, 64, 32, 20, 1.5e-3f}, // -9
+    {1, 96, 16, 32, 10, 4096},   // -1
+    {1, 128, 16, 32, 10, 4096},  // -2
+    {2, 96, 32, 32, 10, 4096},   // -3
+    {2, 128, 32, 32, 10, 4096},  // -4
+    {2, 160, 32, 32, 10, 4096},  // -5 (default)
+    {2, 192, 32, 32, 10, 4096},  // -6
+    {2, 256, 64, 32, 10, 4096},  // -7
+    {3, 256, 64, 32, 10, 4096},  // -8
+    {3, 384, 64, 32, 10, 4096},  // -9
 };
 
 }  // namespace
@@ -38,8 +38,14 @@ Settings preset(int level) {
   s.model.embed = shape.embed;
   s.model.streams = shape.streams;
   s.model.segment = shape.segment;
-  s.model.lr = shape.lr;
-  s.model.lr_floor = shape.lr / 10;
+  s.codec.min_stream_symbols = shape.min_stream;
+  // Tuned on book1/world192 prefixes (docs/architecture.md, "Tuning"): a high rate that decays fast to a
+  // floor learns small inputs quickly; beta2 0.99 adapts faster than 0.999.
+  s.model.lr = 2e-2f;
+  s.model.lr_decay = 1000;
+  s.model.lr_floor = 2e-3f;
+  s.model.beta2 = 0.99f;
+  s.codec.match_order = 3;
   return s;
 }
 

@@ -45,6 +45,12 @@ void validate(const Settings& s) {
   require(s.codec.min_stream_symbols >= 1, "min stream symbols (>= 1)");
   require(s.codec.match_order <= 64, "match order (0..64)");
   require(s.codec.match_hash_bits >= 10 && s.codec.match_hash_bits <= 26, "match hash bits (10..26)");
+  // A hostile header must not make the decoder allocate absurd memory: bound the parameters (with Adam
+  // state) and the per-segment activations, whose largest part is T*B*V probabilities.
+  const uint64_t V = m.vocab, H = m.hidden, E = m.embed, L = m.layers;
+  const uint64_t params = V * E + L * 4 * H * (E + 2 * H) + V * L * H;
+  const uint64_t activations = uint64_t{m.streams} * m.segment * (V + L * (E + 8 * H));
+  require((2 * params + activations) * sizeof(float) <= (uint64_t{16} << 30), "model size (at most 16 GiB)");
   require(s.runtime.threads >= 1 && s.runtime.threads <= 256, "threads (1..256)");
   require(!s.runtime.device.empty() && s.runtime.device.size() <= 64, "device name");
 }

@@ -44,6 +44,37 @@ std::string blas_kernel() {
   return std::string("openblas-") + core_name();
 }
 
+// GPU identity through the CUDA driver API (libcuda.so.1, a stable C ABI), so this file needs no CUDA
+// headers and also builds against a CPU-only LibTorch.
+Fingerprint cuda_identity(int index) {
+  Fingerprint fp;
+  void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) return {{"gpu", "unknown"}};
+  using Init = int (*)(unsigned);
+  using DeviceGet = int (*)(int*, int);
+  using DeviceName = int (*)(char*, int, int);
+  using DeviceAttribute = int (*)(int*, int, int);
+  auto init = reinterpret_cast<Init>(dlsym(lib, "cuInit"));
+  auto get = reinterpret_cast<DeviceGet>(dlsym(lib, "cuDeviceGet"));
+  auto name = reinterpret_cast<DeviceName>(dlsym(lib, "cuDeviceGetName"));
+  auto attribute = reinterpret_cast<DeviceAttribute>(dlsym(lib, "cuDeviceGetAttribute"));
+  int device = 0, major = 0, minor = 0;
+  char text[256] = "unknown";
+  if (init && get && name && attribute && init(0) == 0 && get(&device, index) == 0) {
+    name(text, sizeof text, device);
+    attribute(&major, 75, device);  // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR
+    attribute(&minor, 76, device);  // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR
+  }
+  fp.push_back({"gpu", text});
+  fp.push_back({"compute_capability", std::to_string(major) + "." + std::to_string(minor)});
+  // The CUDA runtime LibTorch was built with (cuBLAS kernels come with it).
+  using RuntimeVersion = int (*)(int*);
+  auto runtime = reinterpret_cast<RuntimeVersion>(dlsym(RTLD_DEFAULT, "cudaRuntimeGetVersion"));
+  int version = 0;
+  fp.push_back({"cuda_runtime", runtime && runtime(&version) == 0 ? std::to_string(version) : "unknown"});
+  return fp;
+}
+
 torch::Device parse_device(const std::string& name) {
   try {
     torch::Device device(name);
@@ -71,6 +102,11 @@ class TorchBackend : public Backend {
     if (device.is_cpu()) {
       fp.push_back({"cpu_kernels", cpu_capability()});
       fp.push_back({"blas", blas_kernel()});
+    } else {
+      // Atomics in index_add_ and friends make CUDA sums order-dependent; these switches pick
+      // deterministic kernels (cuBLAS needs CUBLAS_WORKSPACE_CONFIG, set by the CLI at start-up).
+      at::globalContext().setDeterministicAlgorithms(true, false);
+      for (FingerprintField& f : cuda_identity(device.has_index() ? device.index() : 0)) fp.push_back(f);
     }
     return fp;
   }

@@ -19,11 +19,11 @@ struct ModelSettings {
   uint32_t hidden = 128;     // LSTM cell width
   uint32_t embed = 32;       // symbol embedding width (fed to every layer)
   uint32_t streams = 32;     // B: streams advanced in lockstep (one batch)
-  uint32_t segment = 20;     // T: positions per training step
-  float lr = 3e-3f;          // learning rate at step 0
-  float lr_floor = 3e-4f;    // learning rate never decays below this
-  uint32_t lr_decay = 4000;  // lr(t) = max(lr_floor, lr / sqrt(1 + t / lr_decay)), t = training step
-  float beta2 = 0.999f;      // Adam second-moment decay (beta1 is 0, as in NNCP)
+  uint32_t segment = 10;     // T: positions per training step
+  float lr = 2e-2f;          // learning rate at step 0
+  float lr_floor = 2e-3f;    // learning rate never decays below this
+  uint32_t lr_decay = 1000;  // lr(t) = max(lr_floor, lr / sqrt(1 + t / lr_decay)), t = training step
+  float beta2 = 0.99f;       // Adam second-moment decay (beta1 is 0, as in NNCP)
   float adam_eps = 1e-6f;
   float grad_clip = 1.0f;    // each gradient element is clamped to [-grad_clip, grad_clip]; 0 = off
   uint64_t seed = 0x6e6e637070ull;  // weight initialisation
@@ -33,7 +33,7 @@ struct ModelSettings {
 struct CodecSettings {
   uint32_t block_bytes = 8u << 20;       // input bytes per block; blocks bound memory and carry checksums
   uint32_t min_stream_symbols = 4096;    // a block uses at most symbols/min_stream_symbols streams
-  uint32_t match_order = 0;              // match model context in symbols; 0 = no match model
+  uint32_t match_order = 3;              // match model context in symbols; 0 = no match model
   uint32_t match_hash_bits = 22;         // match model table: 2^bits entries of 4 bytes
   // Compression only (the header stores the dictionary itself): the tokenizer's vocabulary bound;
   // 0 = bytes only.

@@ -7,6 +7,7 @@
 namespace nncpp::cli {
 
 void pin_cpu_kernels(char** argv) {
+  setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0);  // deterministic cuBLAS (harmless on CPU)
   if (std::getenv("OPENBLAS_CORETYPE") != nullptr && std::getenv("ATEN_CPU_CAPABILITY") != nullptr) return;
   __builtin_cpu_init();
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return;

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Builds nncpp against the PyTorch installation's CUDA LibTorch on a GPU machine without internet or apt
+# (CLI11/spdlog/fmt carried in .gpu-deps, made here with ../shared/tools/gpu-deps.sh .gpu-deps), then
+# round-trips a sample on cuda and cpu in separate processes and checks that a cuda file is refused on cpu.
+# Usage: bench/gpu_check.sh [sample] [level...]   (prints a table; logs under ${OUT:-/tmp})
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sample=${1:-data/alice29.txt}
+shift || true
+levels=${*:-1 5}
+out=${OUT:-/tmp}
+deps=$PWD/.gpu-deps/usr
+prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+cmake -S . -B build-gpu -DNNCPP_BUILD_TESTS=OFF -DCMAKE_PREFIX_PATH="$prefix;$deps" >"$out/cmake.log" 2>&1
+cmake --build build-gpu -j"$(nproc)" >"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
+export LD_LIBRARY_PATH=$deps/lib/x86_64-linux-gnu:$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")'):${LD_LIBRARY_PATH:-}
+nncpp=build-gpu/nncpp
+$nncpp -V
+nvidia-smi -L || true
+work=$(mktemp -d)
+printf '%-6s %-6s %10s %8s %10s %10s\n' device level bytes bpb c_KB/s d_KB/s
+for device in cuda cpu; do
+  for level in $levels; do
+    f=$work/$device.$level
+    $nncpp c "$sample" "$f.nncp" "-$level" --device "$device" --stats-json "$f.c.json" -q
+    $nncpp d "$f.nncp" "$f.out" --stats-json "$f.d.json" -q
+    cmp "$sample" "$f.out"
+    python3 - "$f" "$device" "$level" <<'PY'
+import json, sys
+f, device, level = sys.argv[1:]
+c = json.load(open(f + ".c.json")); d = json.load(open(f + ".d.json"))
+print("%-6s %-6s %10d %8.4f %10.1f %10.1f" % (device, level, c["output_bytes"], c["bpb"], c["kBps"], d["kBps"]))
+PY
+  done
+done
+# A cuda file must be refused on the cpu (exit 6, incompatible) ... unless it is forced.
+set +e
+CUDA_VISIBLE_DEVICES= $nncpp d "$work/cuda.${levels%% *}.nncp" "$work/x" 2>"$out/cross.txt"; status=$?
+set -e
+echo "cuda file decoded without a GPU: exit $status ($(cat "$out/cross.txt"))"
+$nncpp l "$work/cuda.${levels%% *}.nncp" | tail -12
