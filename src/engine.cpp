@@ -59,8 +59,8 @@ class DecodeSide {
 
 struct BlockProgress {
   const std::function<void(const ProgressInfo&)>* callback;
-  ProgressInfo base;      // totals before this block
-  uint64_t block_bytes;   // original bytes in this block (progress is reported pro rata)
+  ProgressInfo base;     // totals before this block
+  uint64_t block_bytes;  // original bytes in this block (progress is reported pro rata)
 };
 
 // Codes one block of n symbols as B contiguous streams, T positions per segment, one training step after
@@ -121,14 +121,21 @@ double code_block(Predictor& predictor, const Settings& settings, size_t n, Side
   return model_bits;
 }
 
-// Reads up to `limit` bytes and appends them to *buf; fewer only at the end of the input.
+// Reads up to `limit` bytes and appends them to *buf; fewer only at the end of the input. Grows the buffer
+// as data arrives, so a small input never costs a large allocation.
 size_t read_more(std::istream& in, std::vector<uint8_t>* buf, size_t limit) {
-  size_t old = buf->size();
-  buf->resize(old + limit);
-  in.read(reinterpret_cast<char*>(buf->data() + old), static_cast<std::streamsize>(limit));
-  if (in.bad()) throw Error(ErrorCode::kIo, "cannot read the input");
-  buf->resize(old + static_cast<size_t>(in.gcount()));
-  return buf->size() - old;
+  constexpr size_t kChunk = size_t{1} << 20;
+  size_t start = buf->size();
+  while (buf->size() - start < limit) {
+    size_t old = buf->size();
+    size_t want = std::min(kChunk, limit - (old - start));
+    buf->resize(old + want);
+    in.read(reinterpret_cast<char*>(buf->data() + old), static_cast<std::streamsize>(want));
+    if (in.bad()) throw Error(ErrorCode::kIo, "cannot read the input");
+    buf->resize(old + static_cast<size_t>(in.gcount()));
+    if (static_cast<size_t>(in.gcount()) < want) break;
+  }
+  return buf->size() - start;
 }
 
 // The input as blocks: first the bytes read ahead for the dictionary, then the rest of the stream.
@@ -178,7 +185,9 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
   Dictionary dictionary;
   if (job.tokenizer.max_vocab > 0) {
     read_more(in, &ahead, job.dictionary_sample_bytes);
+    check_cancel(job.cancel);
     dictionary = build_dictionary(ahead.data(), ahead.size(), job.tokenizer);
+    check_cancel(job.cancel);
   }
   Settings settings = job.settings;
   settings.model.vocab = static_cast<uint32_t>(dictionary.vocab_size());
@@ -205,7 +214,8 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
     dictionary.tokenize(raw.data(), raw.size(), &symbols);
     EncodeSide side(symbols.data());
     BlockProgress progress{&job.on_progress, done, raw.size()};
-    double bits = code_block(*predictor, settings, symbols.size(), side, symbols.data(), progress, job.cancel);
+    double bits =
+        code_block(*predictor, settings, symbols.size(), side, symbols.data(), progress, job.cancel);
     side.encoder().finish();
 
     BlockHeader block;
@@ -232,6 +242,7 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
   if (!out) throw Error(ErrorCode::kIo, "cannot write the compressed output");
 
   stats.input_bytes = stats.original_bytes;
+  stats.settings = settings;
   stats.seconds = seconds_since(start);
   return stats;
 }
@@ -271,7 +282,8 @@ Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job) 
     symbols.assign(block.symbols, 0);
     DecodeSide side(payload.data(), payload.size());
     BlockProgress progress{&job.on_progress, done, block.raw_bytes};
-    double bits = code_block(*predictor, settings, symbols.size(), side, symbols.data(), progress, job.cancel);
+    double bits =
+        code_block(*predictor, settings, symbols.size(), side, symbols.data(), progress, job.cancel);
     raw.clear();
     dictionary.detokenize(symbols.data(), symbols.size(), &raw);
     if (raw.size() != block.raw_bytes || crc32_update(0, raw.data(), raw.size()) != block.raw_crc)
@@ -298,6 +310,7 @@ Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job) 
   if (!out) throw Error(ErrorCode::kIo, "cannot write the output");
 
   stats.output_bytes = stats.original_bytes;
+  stats.settings = settings;
   stats.seconds = seconds_since(start);
   return stats;
 }

@@ -1,5 +1,6 @@
 #include "nncpp/format.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -139,7 +140,8 @@ FileHeader read_file_header(std::istream& in) {
                                               " is not supported (this nncpp reads version " +
                                               std::to_string(kFormatVersion) + ")");
   if (flags != 0) throw Error(ErrorCode::kIncompatible, "file uses unknown header flags (newer nncpp?)");
-  if (body_size > kMaxHeaderBytes) throw Error(ErrorCode::kCorrupt, "file is corrupt (header size too large)");
+  if (body_size > kMaxHeaderBytes)
+    throw Error(ErrorCode::kCorrupt, "file is corrupt (header size too large)");
 
   bytes.resize(bytes.size() + body_size + 4);
   read_exact(in, bytes.data() + kMagic.size() + 8, body_size + 4, "file header");
@@ -158,7 +160,8 @@ FileHeader read_file_header(std::istream& in) {
     header.fingerprint.push_back(std::move(f));
   }
   uint32_t dictionary_size = r.u32();
-  if (dictionary_size > kMaxDictionaryBytes) throw Error(ErrorCode::kCorrupt, "file is corrupt (dictionary size)");
+  if (dictionary_size > kMaxDictionaryBytes)
+    throw Error(ErrorCode::kCorrupt, "file is corrupt (dictionary size)");
   const uint8_t* dictionary = r.bytes(dictionary_size);
   header.dictionary.assign(dictionary, dictionary + dictionary_size);
   if (r.remaining() != 0) throw Error(ErrorCode::kCorrupt, "file is corrupt (header has trailing bytes)");
@@ -171,7 +174,9 @@ FileHeader read_file_header(std::istream& in) {
   return header;
 }
 
-uint64_t max_block_symbols(uint64_t raw_bytes) { return 2 * raw_bytes + 16; }
+uint64_t max_block_symbols(uint64_t raw_bytes) {
+  return 2 * raw_bytes + 16;
+}
 
 size_t write_block(std::ostream& out, const BlockHeader& block, const uint8_t* payload) {
   std::vector<uint8_t> bytes;
@@ -220,14 +225,21 @@ RecordTag read_record(std::istream& in, const Settings& settings, BlockHeader* b
   block->raw_crc = r.u32();
   block->payload_crc = r.u32();
   check_crc(bytes, kBlockRecordBytes - 4, r.u32(), "block record");
-  // A range coder never needs much more than the raw size (plus the flush), whatever the model predicts...
-  // except for a hopeless model; 2x + 64 bytes still bounds the allocation.
+  // Even a hopeless model codes a symbol in at most 31 bits (frequencies are >= 1 of 2^31), hence 4 bytes
+  // per symbol plus the flush.
   if (block->raw_bytes == 0 || block->raw_bytes > settings.codec.block_bytes || block->symbols == 0 ||
       block->symbols > max_block_symbols(block->raw_bytes) ||
-      block->payload_bytes > 2ull * block->symbols * 2 + 64)
+      block->payload_bytes > 4ull * block->symbols + 64)
     throw Error(ErrorCode::kCorrupt, "file is corrupt (block sizes out of range)");
-  payload->resize(block->payload_bytes);
-  read_exact(in, payload->data(), payload->size(), "block payload");
+  // Read in chunks: a truncated file must not make us allocate the size it claims.
+  constexpr size_t kChunk = size_t{1} << 20;
+  payload->clear();
+  while (payload->size() < block->payload_bytes) {
+    size_t have = payload->size();
+    size_t take = std::min<size_t>(kChunk, block->payload_bytes - have);
+    payload->resize(have + take);
+    read_exact(in, payload->data() + have, take, "block payload");
+  }
   check_crc(payload->data(), payload->size(), block->payload_crc, "block payload");
   return RecordTag::kBlock;
 }
@@ -238,8 +250,8 @@ void check_fingerprint(const Fingerprint& file, const Fingerprint& here) {
     for (const FingerprintField& h : here)
       if (h.name == f.name) match = &h;
     if (match == nullptr)
-      throw Error(ErrorCode::kIncompatible, "file needs '" + f.name + "' = '" + f.value +
-                                                "', which this build does not know");
+      throw Error(ErrorCode::kIncompatible,
+                  "file needs '" + f.name + "' = '" + f.value + "', which this build does not know");
     if (match->value != f.value)
       throw Error(ErrorCode::kIncompatible, "incompatible " + f.name + ": file made with '" + f.value +
                                                 "', this run has '" + match->value + "'");

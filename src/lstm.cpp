@@ -17,7 +17,9 @@ uint64_t splitmix64(uint64_t* state) {
 }  // namespace
 
 LstmPredictor::LstmPredictor(const ModelSettings& settings, torch::Device device)
-    : s_(settings), device_(device), opts_(torch::TensorOptions().dtype(torch::kFloat32).device(device)),
+    : s_(settings),
+      device_(device),
+      opts_(torch::TensorOptions().dtype(torch::kFloat32).device(device)),
       rng_(settings.seed) {
   const int64_t V = s_.vocab, E = s_.embed, H = s_.hidden, L = s_.layers;
   emb_ = param({V, E}, 1.0f);
@@ -163,7 +165,8 @@ void LstmPredictor::train(const uint16_t* targets, const uint8_t* mask, int step
     grads[out + 1] = dlogits.sum(0);
     // d loss / d boost[k] = sum of dlogits at the hinted symbol over the rows in bucket k; bucket 0 = none.
     torch::Tensor bucket = match_bucket_.narrow(0, 0, steps).reshape({rows});
-    torch::Tensor hinted = dlogits.gather(1, match_symbol_.narrow(0, 0, steps).reshape({rows, 1})).view({rows});
+    torch::Tensor hinted =
+        dlogits.gather(1, match_symbol_.narrow(0, 0, steps).reshape({rows, 1})).view({rows});
     grads[out + 2] = torch::zeros({kMatchBuckets}, opts_).index_add_(0, bucket, hinted);
     grads[out + 2][0] = 0;
     torch::Tensor dhcat = torch::mm(dlogits, w_out_).view({steps, B, L * H});  // [T, B, L*H]

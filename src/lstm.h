@@ -24,15 +24,19 @@ class LstmPredictor : public Predictor {
   const float* step(const uint16_t* prev, const MatchHint* hints) override;
   void train(const uint16_t* targets, const uint8_t* mask, int steps) override;
 
+  // Every trained tensor, in a fixed order (embedding, (w, b) per layer, output w, b, match boost); for
+  // tests that check the backward against finite differences.
+  std::vector<torch::Tensor>& parameters() { return params_; }
+
  private:
   struct Layer {
-    int in = 0;          // input width: embed (+ hidden below)
-    torch::Tensor w;     // [4H, in + H], gate order i, f, o, g
-    torch::Tensor b;     // [4H]
-    torch::Tensor xh;    // [T, B, in + H] inputs of each step: [emb, h below, own h_{t-1}]
-    torch::Tensor gates; // [T, B, 4H] after activation: sigmoid(i, f, o), tanh(g)
-    torch::Tensor c;     // [T + 1, B, H] cell states; c[0] is the state carried into the segment
-    torch::Tensor h0;    // [B, H] hidden state carried into the segment
+    int in = 0;           // input width: embed (+ hidden below)
+    torch::Tensor w;      // [4H, in + H], gate order i, f, o, g
+    torch::Tensor b;      // [4H]
+    torch::Tensor xh;     // [T, B, in + H] inputs of each step: [emb, h below, own h_{t-1}]
+    torch::Tensor gates;  // [T, B, 4H] after activation: sigmoid(i, f, o), tanh(g)
+    torch::Tensor c;      // [T + 1, B, H] cell states; c[0] is the state carried into the segment
+    torch::Tensor h0;     // [B, H] hidden state carried into the segment
   };
 
   torch::Tensor param(std::vector<int64_t> shape, float scale);
@@ -44,23 +48,23 @@ class LstmPredictor : public Predictor {
   torch::TensorOptions opts_;
   uint64_t rng_;  // splitmix64 state for weight initialisation (independent of Torch's generators)
 
-  torch::Tensor emb_;    // [V, E]
+  torch::Tensor emb_;  // [V, E]
   std::vector<Layer> layers_;
-  torch::Tensor w_out_;  // [V, L*H]
-  torch::Tensor b_out_;  // [V]
+  torch::Tensor w_out_;        // [V, L*H]
+  torch::Tensor b_out_;        // [V]
   torch::Tensor match_boost_;  // [kMatchBuckets] logit added to the match model's symbol; [0] stays 0
   std::vector<torch::Tensor> params_;
   std::vector<torch::Tensor> adam_v_;
   int64_t train_steps_ = 0;
 
-  int active_ = 0;  // B for the current block
-  int t_ = 0;       // position inside the segment
-  torch::Tensor inputs_;  // [T, B] int64 symbols fed at each step
+  int active_ = 0;              // B for the current block
+  int t_ = 0;                   // position inside the segment
+  torch::Tensor inputs_;        // [T, B] int64 symbols fed at each step
   torch::Tensor match_symbol_;  // [T, B] int64 symbol each step's hint boosted (0 if none)
   torch::Tensor match_bucket_;  // [T, B] int64 match_bucket of each step's hint (0 = none)
-  torch::Tensor hcat_;    // [T, B, L*H] every layer's h (the output layer's input)
-  torch::Tensor probs_;   // [T, B, V] softmax of each step
-  torch::Tensor probs_host_;  // [B, V] host copy when the device is not the CPU
+  torch::Tensor hcat_;          // [T, B, L*H] every layer's h (the output layer's input)
+  torch::Tensor probs_;         // [T, B, V] softmax of each step
+  torch::Tensor probs_host_;    // [B, V] host copy when the device is not the CPU
 };
 
 }  // namespace nncpp

@@ -5,7 +5,7 @@
 namespace nncpp {
 namespace {
 
-constexpr size_t kMaxVerify = 64;     // longer matches are not worth verifying further
+constexpr size_t kMaxVerify = 64;  // longer matches are not worth verifying further
 constexpr uint16_t kMaxLength = 0xFFFF;
 
 }  // namespace

@@ -12,7 +12,9 @@ void require(bool ok, const char* what) {
   if (!ok) throw Error(ErrorCode::kUsage, std::string("setting out of range: ") + what);
 }
 
-bool finite_positive(float v) { return std::isfinite(v) && v > 0.0f; }
+bool finite_positive(float v) {
+  return std::isfinite(v) && v > 0.0f;
+}
 
 }  // namespace
 

@@ -118,7 +118,9 @@ class TorchBackend : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_torch_backend() { return std::make_unique<TorchBackend>(); }
+std::unique_ptr<Backend> make_torch_backend() {
+  return std::make_unique<TorchBackend>();
+}
 
 std::string torch_version() {
   return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +

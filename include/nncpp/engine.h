@@ -25,6 +25,7 @@ struct Stats {
   double model_bits = 0;  // sum of -log2 q(symbol) from the model's float probabilities
   double coded_bits = 0;  // range-coded payload bits
   double seconds = 0;
+  Settings settings;  // what the file was (de)compressed with
 };
 
 struct ProgressInfo {

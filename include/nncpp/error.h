@@ -14,7 +14,7 @@ enum class ErrorCode : int {
   kCorrupt = 5,       // truncated, corrupt, or checksum mismatch
   kIncompatible = 6,  // made by another version, device, thread count, ... (fingerprint mismatch)
   kOutOfMemory = 7,
-  kInterrupted = 8,   // stopped by SIGINT/SIGTERM
+  kInterrupted = 8,  // stopped by SIGINT/SIGTERM
 };
 
 class Error : public std::runtime_error {

@@ -31,7 +31,9 @@ class Predictor {
 
 // Match lengths share learnt boosts by bucket: 0 = no match, else the length up to kMatchBuckets - 1.
 constexpr int kMatchBuckets = 32;
-inline int match_bucket(uint16_t length) { return length < kMatchBuckets ? length : kMatchBuckets - 1; }
+inline int match_bucket(uint16_t length) {
+  return length < kMatchBuckets ? length : kMatchBuckets - 1;
+}
 
 // A named property of the run-time that can change floating-point results; the decoder insists on equality.
 struct FingerprintField {

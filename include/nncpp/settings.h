@@ -1,5 +1,5 @@
-// Every setting that shapes the coded bytes. All of it is written into the file header, so decompression needs
-// no flags; see docs/format.md for the field order.
+// Every setting that shapes the coded bytes. All of it is written into the file header, so decompression
+// needs no flags; see docs/format.md for the field order.
 #pragma once
 
 #include <cstdint>
@@ -25,16 +25,16 @@ struct ModelSettings {
   uint32_t lr_decay = 1000;  // lr(t) = max(lr_floor, lr / sqrt(1 + t / lr_decay)), t = training step
   float beta2 = 0.99f;       // Adam second-moment decay (beta1 is 0, as in NNCP)
   float adam_eps = 1e-6f;
-  float grad_clip = 1.0f;    // each gradient element is clamped to [-grad_clip, grad_clip]; 0 = off
+  float grad_clip = 1.0f;           // each gradient element is clamped to [-grad_clip, grad_clip]; 0 = off
   uint64_t seed = 0x6e6e637070ull;  // weight initialisation
 };
 
 // How the input is cut up for coding.
 struct CodecSettings {
-  uint32_t block_bytes = 8u << 20;       // input bytes per block; blocks bound memory and carry checksums
-  uint32_t min_stream_symbols = 4096;    // a block uses at most symbols/min_stream_symbols streams
-  uint32_t match_order = 3;              // match model context in symbols; 0 = no match model
-  uint32_t match_hash_bits = 22;         // match model table: 2^bits entries of 4 bytes
+  uint32_t block_bytes = 8u << 20;     // input bytes per block; blocks bound memory and carry checksums
+  uint32_t min_stream_symbols = 4096;  // a block uses at most symbols/min_stream_symbols streams
+  uint32_t match_order = 3;            // match model context in symbols; 0 = no match model
+  uint32_t match_hash_bits = 22;       // match model table: 2^bits entries of 4 bytes
   // Compression only (the header stores the dictionary itself): the tokenizer's vocabulary bound;
   // 0 = bytes only.
   uint32_t max_vocab = 16384;

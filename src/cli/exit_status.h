@@ -4,7 +4,7 @@
 namespace nncpp::cli {
 
 constexpr int kExitOk = 0;
-constexpr int kExitError = 1;     // I/O and other errors
+constexpr int kExitError = 1;  // I/O and other errors
 constexpr int kExitWarning = 2;
 constexpr int kExitUsage = 3;
 constexpr int kExitNotNncpp = 4;

@@ -26,7 +26,9 @@ FdBuf::FdBuf(int fd) : fd_(fd), in_(kBufferBytes), out_(kBufferBytes) {
   setp(out_.data(), out_.data() + out_.size());
 }
 
-FdBuf::~FdBuf() { flush_out(); }
+FdBuf::~FdBuf() {
+  flush_out();
+}
 
 FdBuf::int_type FdBuf::underflow() {
   if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
@@ -72,7 +74,9 @@ std::streamsize FdBuf::xsputn(const char* s, std::streamsize n) {
   return done;
 }
 
-int FdBuf::sync() { return flush_out() ? 0 : -1; }
+int FdBuf::sync() {
+  return flush_out() ? 0 : -1;
+}
 
 InputFile::InputFile(const std::string& path) : size_(kUnknownSize) {
   if (path == "-") {
@@ -138,11 +142,12 @@ void OutputFile::commit() {
   fd_ = -1;
   buf_.reset();
   if (::close(fd) != 0) throw io_error("cannot write", path_);
-  ::chmod(temp_.c_str(), 0644 & ~[] {
-    mode_t mask = ::umask(0);
-    ::umask(mask);
-    return mask;
-  }());
+  ::chmod(
+      temp_.c_str(), 0644 & ~[] {
+        mode_t mask = ::umask(0);
+        ::umask(mask);
+        return mask;
+      }());
   if (::rename(temp_.c_str(), path_.c_str()) != 0) throw io_error("cannot rename the output to", path_);
   committed_ = true;
 }

@@ -11,7 +11,9 @@ std::atomic<bool>& interrupted() {
   return flag;
 }
 
-extern "C" void on_signal(int) { interrupted().store(true, std::memory_order_relaxed); }
+extern "C" void on_signal(int) {
+  interrupted().store(true, std::memory_order_relaxed);
+}
 
 }  // namespace
 

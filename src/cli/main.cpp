@@ -51,8 +51,9 @@ std::string output_path(const Options& o) {
   return path;
 }
 
-void remove_input(const Options& o) {
-  if (!o.remove_input || o.input == "-") return;
+// --rm, like gzip/xz: only for a file written to a file (never with -c or to stdout).
+void remove_input(const Options& o, const std::string& output) {
+  if (!o.remove_input || o.input == "-" || output == "-") return;
   if (::unlink(o.input.c_str()) != 0) throw Error(ErrorCode::kIo, "cannot remove " + o.input);
 }
 
@@ -76,10 +77,11 @@ int run_compress(const Options& o, const Backend& backend, const std::atomic<boo
   job.on_progress = [&progress](const ProgressInfo& info) { progress.update(info); };
   Stats stats = compress(in, out, job);
   output.commit();
-  remove_input(o);
-  if (!o.stats_json.empty()) write_stats_json(o.stats_json, "compress", stats, o.settings);
+  remove_input(o, path);
+  if (!o.stats_json.empty()) write_stats_json(o.stats_json, "compress", stats);
   spdlog::info("{} -> {}: {} -> {} bytes, {:.4f} bpb, {:.1f} KB/s", o.input, path, stats.original_bytes,
-               stats.output_bytes, stats.original_bytes ? 8.0 * stats.output_bytes / stats.original_bytes : 0.0,
+               stats.output_bytes,
+               stats.original_bytes ? 8.0 * stats.output_bytes / stats.original_bytes : 0.0,
                stats.seconds > 0 ? stats.original_bytes / 1000.0 / stats.seconds : 0.0);
   return kExitOk;
 }
@@ -108,8 +110,8 @@ int run_decompress(const Options& o, const Backend& backend, const std::atomic<b
   job.on_progress = [&progress](const ProgressInfo& info) { progress.update(info); };
   Stats stats = decompress(in, out, job);
   if (output) output->commit();
-  if (output) remove_input(o);
-  if (!o.stats_json.empty()) write_stats_json(o.stats_json, "decompress", stats, o.settings);
+  if (output) remove_input(o, path);
+  if (!o.stats_json.empty()) write_stats_json(o.stats_json, "decompress", stats);
   spdlog::info("{}{}{}: {} bytes, {:.1f} KB/s", o.input, output ? " -> " : ": OK", path, stats.original_bytes,
                stats.seconds > 0 ? stats.original_bytes / 1000.0 / stats.seconds : 0.0);
   return kExitOk;
@@ -156,7 +158,14 @@ int main(int argc, char** argv) {
     spdlog::error("out of memory");
     return kExitOutOfMemory;
   } catch (const std::exception& e) {
-    spdlog::error("{}", e.what());
-    return kExitError;
+    // LibTorch reports allocation failures as c10::Error with a long backtrace: keep the first line.
+    std::string message = e.what();
+    message = message.substr(0, message.find('\n'));
+    bool oom = false;
+    for (const char* sign : {"not enough memory", "out of memory", "can't allocate memory"})
+      oom = oom || message.find(sign) != std::string::npos;
+    if (oom) message = "out of memory (" + message + ")";
+    spdlog::error("{}", message);
+    return oom ? kExitOutOfMemory : kExitError;
   }
 }

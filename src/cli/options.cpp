@@ -14,7 +14,8 @@ namespace {
 
 // Expert overrides of the level preset; unset ones keep the preset's value.
 struct Overrides {
-  std::optional<uint32_t> match_order, vocab, layers, hidden, embed, streams, segment, lr_decay, block_kib, min_stream;
+  std::optional<uint32_t> match_order, vocab, layers, hidden, embed, streams, segment, lr_decay, block_kib,
+      min_stream;
   std::optional<float> lr, lr_floor, beta2, grad_clip;
   std::optional<uint64_t> seed;
   uint32_t threads = 1;
@@ -35,8 +36,10 @@ void add_io_options(CLI::App* sub, Options* o, bool writes_output) {
 }
 
 void add_common_options(CLI::App* sub, Options* o, Overrides* ov) {
-  sub->add_flag("-q,--quiet", [o](int64_t) { o->verbosity = 0; }, "only errors on stderr");
-  sub->add_flag("-v,--verbose", [o](int64_t) { o->verbosity = 2; }, "more detail on stderr");
+  sub->add_flag(
+      "-q,--quiet", [o](int64_t) { o->verbosity = 0; }, "only errors on stderr");
+  sub->add_flag(
+      "-v,--verbose", [o](int64_t) { o->verbosity = 2; }, "more detail on stderr");
   sub->add_option("-T,--threads", ov->threads, "threads for the model (recorded; the decoder must match)")
       ->check(CLI::Range(1, 256));
   sub->add_option("--device", ov->device, "cpu, cuda or cuda:N (recorded; the decoder must match)");
@@ -45,8 +48,9 @@ void add_common_options(CLI::App* sub, Options* o, Overrides* ov) {
 void add_model_options(CLI::App* sub, Overrides* ov) {
   for (int level = kMinLevel; level <= kMaxLevel; ++level) {
     std::string name = "-" + std::to_string(level);
-    sub->add_flag(name, [ov, level](int64_t) { ov->level = level; },
-                  level == kDefaultLevel ? "level 5 (default)" : "level " + std::to_string(level))
+    sub->add_flag(
+           name, [ov, level](int64_t) { ov->level = level; },
+           level == kDefaultLevel ? "level 5 (default)" : "level " + std::to_string(level))
         ->group("Levels (fast -1 .. -9 strong)");
   }
   const char* expert = "Expert settings (override the level)";
@@ -54,7 +58,8 @@ void add_model_options(CLI::App* sub, Overrides* ov) {
                   "tokenizer vocabulary: 0 = bytes only, N = aim for N symbols (default: adapt to the input)")
       ->check(CLI::Range(0, 16384))
       ->group(expert);
-  sub->add_option("--match-order", ov->match_order, "match model context in symbols (0 = off)")->group(expert);
+  sub->add_option("--match-order", ov->match_order, "match model context in symbols (0 = off)")
+      ->group(expert);
   sub->add_option("--layers", ov->layers, "LSTM layers")->group(expert);
   sub->add_option("--hidden", ov->hidden, "LSTM cell width")->group(expert);
   sub->add_option("--embed", ov->embed, "symbol embedding width")->group(expert);
@@ -90,10 +95,13 @@ Settings build_settings(const Overrides& ov) {
   apply(ov.beta2, &s.model.beta2);
   apply(ov.grad_clip, &s.model.grad_clip);
   apply(ov.seed, &s.model.seed);
-  if (ov.block_kib) s.codec.block_bytes = static_cast<uint32_t>(std::min<uint64_t>(uint64_t{*ov.block_kib} * 1024, 1ull << 31));
+  if (ov.block_kib)
+    s.codec.block_bytes =
+        static_cast<uint32_t>(std::min<uint64_t>(uint64_t{*ov.block_kib} * 1024, 1ull << 31));
   apply(ov.min_stream, &s.codec.min_stream_symbols);
-  bool custom = ov.match_order || ov.vocab || ov.layers || ov.hidden || ov.embed || ov.streams || ov.segment || ov.lr || ov.lr_floor ||
-                ov.lr_decay || ov.beta2 || ov.grad_clip || ov.seed || ov.block_kib || ov.min_stream;
+  bool custom = ov.match_order || ov.vocab || ov.layers || ov.hidden || ov.embed || ov.streams ||
+                ov.segment || ov.lr || ov.lr_floor || ov.lr_decay || ov.beta2 || ov.grad_clip || ov.seed ||
+                ov.block_kib || ov.min_stream;
   if (custom) s.level = 0;
   s.runtime.threads = ov.threads;
   s.runtime.device = ov.device;

@@ -12,17 +12,17 @@ enum class Command { kNone, kCompress, kDecompress, kTest, kList };
 
 struct Options {
   Command command = Command::kNone;
-  std::string input;            // "-" = stdin
-  std::string output;           // empty = derived from input; "-" = stdout
-  bool to_stdout = false;       // -c
-  bool force = false;           // -f
-  bool remove_input = false;    // --rm
-  int verbosity = 1;            // 0 = -q, 1 = normal, 2 = -v
-  bool json = false;            // `l --json`
+  std::string input;          // "-" = stdin
+  std::string output;         // empty = derived from input; "-" = stdout
+  bool to_stdout = false;     // -c
+  bool force = false;         // -f
+  bool remove_input = false;  // --rm
+  int verbosity = 1;          // 0 = -q, 1 = normal, 2 = -v
+  bool json = false;          // `l --json`
   bool ignore_fingerprint = false;
-  std::string stats_json;       // --stats-json FILE
-  bool vocab_fixed = false;     // --vocab N given: aim for N symbols instead of adapting to the input
-  Settings settings;            // from the level preset and expert flags
+  std::string stats_json;    // --stats-json FILE
+  bool vocab_fixed = false;  // --vocab N given: aim for N symbols instead of adapting to the input
+  Settings settings;         // from the level preset and expert flags
 };
 
 // Parses argv. Returns the exit status to use right away (help, version, usage error) or nullopt to run.

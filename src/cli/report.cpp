@@ -34,8 +34,8 @@ std::string number(double v) {
 
 }  // namespace
 
-void write_stats_json(const std::string& path, const char* command, const Stats& stats,
-                      const Settings& settings) {
+void write_stats_json(const std::string& path, const char* command, const Stats& stats) {
+  const Settings& settings = stats.settings;
   const uint64_t compressed = std::string(command) == "compress" ? stats.output_bytes : stats.input_bytes;
   const double bpb = stats.original_bytes > 0 ? 8.0 * compressed / stats.original_bytes : 0.0;
   std::ostringstream j;
@@ -62,7 +62,8 @@ std::string describe_header(const FileHeader& h, uint64_t compressed_bytes, bool
   const double bpb = sizes_known && h.original_size > 0 ? 8.0 * compressed_bytes / h.original_size : 0.0;
   std::ostringstream o;
   if (json) {
-    o << "{\"original_bytes\":" << (h.original_size == kUnknownSize ? "null" : std::to_string(h.original_size))
+    o << "{\"original_bytes\":"
+      << (h.original_size == kUnknownSize ? "null" : std::to_string(h.original_size))
       << ",\"compressed_bytes\":"
       << (compressed_bytes == kUnknownSize ? "null" : std::to_string(compressed_bytes))
       << ",\"bpb\":" << (sizes_known ? number(bpb) : "null") << ",\"level\":" << int{s.level}
@@ -78,7 +79,9 @@ std::string describe_header(const FileHeader& h, uint64_t compressed_bytes, bool
     o << "}}\n";
     return o.str();
   }
-  o << "original size    " << (h.original_size == kUnknownSize ? "unknown (streamed)" : std::to_string(h.original_size) + " bytes") << "\n";
+  o << "original size    "
+    << (h.original_size == kUnknownSize ? "unknown (streamed)" : std::to_string(h.original_size) + " bytes")
+    << "\n";
   if (compressed_bytes != kUnknownSize) o << "compressed size  " << compressed_bytes << " bytes\n";
   if (sizes_known) o << "bits per byte    " << number(bpb) << "\n";
   o << "level            " << (s.level ? "-" + std::to_string(s.level) : std::string("custom")) << "\n"
@@ -88,7 +91,9 @@ std::string describe_header(const FileHeader& h, uint64_t compressed_bytes, bool
     << "training         lr " << number(m.lr) << " -> " << number(m.lr_floor) << " (decay " << m.lr_decay
     << "), beta2 " << number(m.beta2) << ", clip " << number(m.grad_clip) << "\n"
     << "block size       " << s.codec.block_bytes << " bytes\n"
-    << "dictionary       " << (h.dictionary.empty() ? std::string("none (bytes)") : std::to_string(h.dictionary.size()) + " bytes") << "\n";
+    << "dictionary       "
+    << (h.dictionary.empty() ? std::string("none (bytes)") : std::to_string(h.dictionary.size()) + " bytes")
+    << "\n";
   for (const FingerprintField& f : h.fingerprint) {
     std::string name = f.name;
     name.resize(16, ' ');

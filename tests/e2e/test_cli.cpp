@@ -1,0 +1,769 @@
+// End-to-end tests of the nncpp tool: every compression and decompression runs in its own process (the
+// determinism contract of DESIGN.md section 4), and the tests check bytes, exit statuses, which files are
+// left behind, and what goes to stdout. Tiny models and KB inputs keep each run around a second.
+//
+// NNCPP_BIN (the built tool) and NNCPP_DATA_DIR (data/regress) come from tests/CMakeLists.txt.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "nncpp/format.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kBin = NNCPP_BIN;
+const std::string kData = NNCPP_DATA_DIR;
+// Fast model flags for compression: one small layer, many streams.
+const std::string kFast = "-1 --hidden 32 --layers 1 --min-stream 256";
+
+// Exit statuses (src/cli/exit_status.h).
+constexpr int kOk = 0, kIoError = 1, kUsage = 3, kNotNncpp = 4, kCorrupt = 5, kIncompatible = 6,
+              kInterrupted = 8;
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::string random_bytes(size_t n, uint64_t seed) {
+  std::mt19937_64 g(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(g() >> 56);
+  return s;
+}
+
+// ---- a small JSON reader, enough to validate the tool's output --------------------------------------
+class Json {
+ public:
+  // Parses one object; returns false on any syntax error. keys() gives its members' raw text.
+  bool parse(const std::string& text) {
+    s_ = text;
+    i_ = 0;
+    members_.clear();
+    ws();
+    if (!object(true)) return false;
+    ws();
+    return i_ == s_.size();
+  }
+  const std::map<std::string, std::string>& members() const { return members_; }
+
+ private:
+  void ws() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t')) ++i_;
+  }
+  bool lit(const char* w) {
+    size_t n = std::strlen(w);
+    if (s_.compare(i_, n, w) != 0) return false;
+    i_ += n;
+    return true;
+  }
+  bool string(std::string* out) {
+    if (i_ >= s_.size() || s_[i_] != '"') return false;
+    ++i_;
+    while (i_ < s_.size() && s_[i_] != '"') {
+      if (static_cast<unsigned char>(s_[i_]) < 0x20) return false;
+      if (s_[i_] == '\\') {
+        ++i_;
+        if (i_ >= s_.size()) return false;
+        if (s_[i_] == 'u') {
+          if (i_ + 4 >= s_.size()) return false;
+          for (int k = 1; k <= 4; ++k)
+            if (!std::isxdigit(static_cast<unsigned char>(s_[i_ + k]))) return false;
+          i_ += 4;
+        } else if (std::string("\"\\/bfnrt").find(s_[i_]) == std::string::npos) {
+          return false;
+        }
+      }
+      if (out) *out += s_[i_];
+      ++i_;
+    }
+    if (i_ >= s_.size()) return false;
+    ++i_;
+    return true;
+  }
+  bool number() {
+    size_t start = i_;
+    if (i_ < s_.size() && s_[i_] == '-') ++i_;
+    if (i_ >= s_.size() || !std::isdigit(static_cast<unsigned char>(s_[i_]))) return false;
+    if (s_[i_] == '0') {
+      ++i_;
+    } else {
+      while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
+    }
+    if (i_ < s_.size() && s_[i_] == '.') {
+      ++i_;
+      if (i_ >= s_.size() || !std::isdigit(static_cast<unsigned char>(s_[i_]))) return false;
+      while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
+    }
+    if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
+      ++i_;
+      if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
+      if (i_ >= s_.size() || !std::isdigit(static_cast<unsigned char>(s_[i_]))) return false;
+      while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
+    }
+    return i_ > start;
+  }
+  bool value() {
+    ws();
+    if (i_ >= s_.size()) return false;
+    char c = s_[i_];
+    if (c == '{') return object(false);
+    if (c == '[') {
+      ++i_;
+      ws();
+      if (i_ < s_.size() && s_[i_] == ']') return ++i_, true;
+      while (true) {
+        if (!value()) return false;
+        ws();
+        if (i_ < s_.size() && s_[i_] == ',') {
+          ++i_;
+          continue;
+        }
+        if (i_ < s_.size() && s_[i_] == ']') return ++i_, true;
+        return false;
+      }
+    }
+    if (c == '"') return string(nullptr);
+    if (lit("true") || lit("false") || lit("null")) return true;
+    return number();
+  }
+  bool object(bool top) {
+    if (i_ >= s_.size() || s_[i_] != '{') return false;
+    ++i_;
+    ws();
+    if (i_ < s_.size() && s_[i_] == '}') return ++i_, true;
+    while (true) {
+      ws();
+      std::string key;
+      if (!string(&key)) return false;
+      ws();
+      if (i_ >= s_.size() || s_[i_] != ':') return false;
+      ++i_;
+      ws();
+      size_t start = i_;
+      if (!value()) return false;
+      if (top) {
+        if (members_.count(key)) return false;  // duplicate key
+        members_[key] = s_.substr(start, i_ - start);
+      }
+      ws();
+      if (i_ < s_.size() && s_[i_] == ',') {
+        ++i_;
+        continue;
+      }
+      if (i_ < s_.size() && s_[i_] == '}') return ++i_, true;
+      return false;
+    }
+  }
+  std::string s_;
+  size_t i_ = 0;
+  std::map<std::string, std::string> members_;
+};
+
+TEST(JsonReader, AcceptsAndRejects) {
+  Json j;
+  EXPECT_TRUE(j.parse("{\"a\":1,\"b\":\"x\\\"y\",\"c\":{\"d\":[1,2.5e-3,null]},\"e\":-0.5}\n"));
+  EXPECT_EQ(j.members().size(), 4u);
+  EXPECT_EQ(j.members().at("a"), "1");
+  for (const char* bad : {"", "{", "{\"a\":}", "{\"a\":1,}", "{a:1}", "{\"a\":1}x", "{\"a\":nan}",
+                          "{\"a\":1,\"a\":2}", "{\"a\":01}"})
+    EXPECT_FALSE(j.parse(bad)) << bad;
+}
+
+// ---- the fixture: a scratch folder per test ----------------------------------------------------------
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+// The tool re-executes itself once to pin the CPU kernels (src/cli/pin_kernels.cpp) unless
+// OPENBLAS_CORETYPE and ATEN_CPU_CAPABILITY are set; loading LibTorch twice costs ~0.7 s per run here, so
+// the tests set them to the values the tool would choose (CliKernels checks that both ways agree).
+void pin_kernels_like_the_tool() {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return;
+  ::setenv("OPENBLAS_CORETYPE", "Haswell", 0);
+  ::setenv("ATEN_CPU_CAPABILITY", "avx2", 0);
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pin_kernels_like_the_tool();
+    char tmpl[] = "/tmp/nncpp-cli-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  void write(const std::string& name, const std::string& bytes) const { write_file(path(name), bytes); }
+  std::string read(const std::string& name) const { return read_file(path(name)); }
+  bool exists(const std::string& name) const { return fs::exists(path(name)); }
+
+  // Runs `nncpp ARGS` in the scratch folder (stdin from `stdin_name` or /dev/null).
+  Result nncpp(const std::string& args, const std::string& stdin_name = "", bool pinned = true) const {
+    std::string in = stdin_name.empty() ? std::string("/dev/null") : path(stdin_name);
+    std::string env = pinned ? "" : "env -u OPENBLAS_CORETYPE -u ATEN_CPU_CAPABILITY ";
+    std::string cmd = "cd '" + dir_ + "' && exec " + env + "'" + kBin + "' " + args + " <'" + in + "' >'" +
+                      dir_ + "/../" + stdio_name("out") + "' 2>'" + dir_ + "/../" + stdio_name("err") + "'";
+    int status = std::system(cmd.c_str());
+    Result r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    r.out = read_file(dir_ + "/../" + stdio_name("out"));
+    r.err = read_file(dir_ + "/../" + stdio_name("err"));
+    std::remove((dir_ + "/../" + stdio_name("out")).c_str());
+    std::remove((dir_ + "/../" + stdio_name("err")).c_str());
+    return r;
+  }
+
+  // The folder's entries, sorted (stdout/stderr captures live outside it).
+  std::vector<std::string> listing() const {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir_)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+  bool has_temp_files() const {
+    for (const std::string& n : listing())
+      if (n.size() >= 4 && n.compare(n.size() - 4, 4, ".tmp") == 0) return true;
+    return false;
+  }
+
+  // Compresses `name` (already in the folder) to name.nncp with the fast flags.
+  void compress(const std::string& name, const std::string& extra = "") const {
+    Result r = nncpp("c " + kFast + " " + extra + " " + name + " -o " + name + ".nncp");
+    ASSERT_EQ(r.code, kOk) << r.err;
+    ASSERT_TRUE(r.out.empty()) << "stdout not empty while writing a file";
+  }
+
+  // Compresses and decompresses in separate processes and checks the bytes.
+  void round_trip(const std::string& data, const std::string& extra = "") {
+    for (const char* name : {"in", "in.nncp", "out"}) fs::remove(path(name));
+    write("in", data);
+    compress("in", extra);
+    Result d = nncpp("d in.nncp -o out");
+    ASSERT_EQ(d.code, kOk) << d.err;
+    EXPECT_TRUE(d.out.empty()) << "stdout not empty while writing a file";
+    EXPECT_TRUE(read("out") == data) << "round trip of " << data.size() << " bytes differs";
+    EXPECT_EQ(read("in"), data) << "input modified";
+    EXPECT_FALSE(has_temp_files());
+  }
+
+  std::string regress(const std::string& name, size_t limit = std::string::npos) const {
+    std::string s = read_file(kData + "/" + name);
+    EXPECT_FALSE(s.empty()) << "missing " << kData << "/" << name;
+    return s.substr(0, limit);
+  }
+
+ private:
+  std::string stdio_name(const char* which) const { return fs::path(dir_).filename().string() + "." + which; }
+  std::string dir_;
+};
+
+// ---- round trips -------------------------------------------------------------------------------------
+
+TEST_F(Cli, RoundTripEmpty) {
+  round_trip("");
+}
+
+TEST_F(Cli, RoundTripOneByte) {
+  round_trip("\x7f");
+}
+
+TEST_F(Cli, KernelPinningByReexecAgreesWithTheEnvironment) {
+  // Compressed by a run that pins its kernels itself (re-exec), decompressed by one that finds them set.
+  const std::string data = regress("grammar.lsp", 1200);
+  write("in", data);
+  Result c = nncpp("c " + kFast + " in", "", /*pinned=*/false);
+  ASSERT_EQ(c.code, kOk) << c.err;
+  Result d = nncpp("d in.nncp -o out");
+  ASSERT_EQ(d.code, kOk) << d.err;
+  EXPECT_EQ(read("out"), data);
+}
+
+TEST_F(Cli, RoundTripRandomBinary20K) {
+  round_trip(random_bytes(20000, 1));
+  EXPECT_LT(read("in.nncp").size(), 20000u + 1000u);
+}
+
+TEST_F(Cli, RoundTripTextFiles) {
+  round_trip(regress("grammar.lsp"));
+  round_trip(regress("obj1", 6000));
+}
+
+TEST_F(Cli, RoundTripTextWithDictionaryAndSmallBlocks) {
+  // Above 16 KiB the tokenizer may build a dictionary; 8 KiB blocks give several blocks.
+  const std::string data = regress("paper1", 24000);
+  round_trip(data, "--block-size 8");
+  EXPECT_LT(read("in.nncp").size(), data.size()) << "text did not compress";
+  Result l = nncpp("l --json in.nncp");
+  ASSERT_EQ(l.code, kOk) << l.err;
+  Json json;
+  ASSERT_TRUE(json.parse(l.out)) << l.out;
+  EXPECT_NE(json.members().at("dictionary_bytes"), "0") << "no dictionary: the tokenizer path is not tested";
+  EXPECT_GT(std::stoi(json.members().at("vocab")), 256);
+  EXPECT_EQ(json.members().at("block_bytes"), "8192");
+}
+
+TEST_F(Cli, StdinToStdoutAndBack) {
+  const std::string data = regress("xargs.1");
+  write("in", data);
+  Result c = nncpp("c " + kFast + " -", "in");  // '-' reads stdin and writes stdout
+  ASSERT_EQ(c.code, kOk) << c.err;
+  ASSERT_GT(c.out.size(), 16u);
+  EXPECT_EQ(0, std::memcmp(c.out.data(), nncpp::kMagic.data(), nncpp::kMagic.size()));
+  write("piped.nncp", c.out);
+  Result d = nncpp("d -", "piped.nncp");
+  ASSERT_EQ(d.code, kOk) << d.err;
+  EXPECT_TRUE(d.out == data);
+  Result dc = nncpp("d -c piped.nncp");
+  ASSERT_EQ(dc.code, kOk) << dc.err;
+  EXPECT_TRUE(dc.out == data);
+  Result cc = nncpp("c " + kFast + " -c in");
+  ASSERT_EQ(cc.code, kOk) << cc.err;
+  EXPECT_EQ(cc.out.size(), c.out.size());
+  EXPECT_EQ(listing(), (std::vector<std::string>{"in", "piped.nncp"})) << "-c must not create files";
+
+  // From a pipe to a file: the size is unknown in the header, and the file still decodes.
+  Result c2 = nncpp("c " + kFast + " - -o streamed.nncp", "in");
+  ASSERT_EQ(c2.code, kOk) << c2.err;
+  EXPECT_TRUE(c2.out.empty());
+  Result l = nncpp("l --json streamed.nncp");
+  Json json;
+  ASSERT_TRUE(json.parse(l.out)) << l.out;
+  EXPECT_EQ(json.members().at("original_bytes"), "null");
+  Result d2 = nncpp("d -c streamed.nncp");
+  ASSERT_EQ(d2.code, kOk) << d2.err;
+  EXPECT_TRUE(d2.out == data);
+}
+
+TEST_F(Cli, DefaultOutputNames) {
+  write("book.txt", "some text\n");
+  Result c = nncpp("c " + kFast + " book.txt");
+  ASSERT_EQ(c.code, kOk) << c.err;
+  ASSERT_TRUE(exists("book.txt.nncp"));
+  Result refuse = nncpp("d book.txt.nncp");  // book.txt exists
+  EXPECT_EQ(refuse.code, kUsage);
+  EXPECT_EQ(read("book.txt"), "some text\n");
+  fs::rename(path("book.txt"), path("orig"));
+  Result d = nncpp("d book.txt.nncp");
+  ASSERT_EQ(d.code, kOk) << d.err;
+  EXPECT_EQ(read("book.txt"), "some text\n");
+  fs::copy_file(path("book.txt.nncp"), path("nosuffix.bin"));
+  Result nosuffix = nncpp("d nosuffix.bin");
+  EXPECT_EQ(nosuffix.code, kUsage) << "no .nncp suffix and no -o";
+  EXPECT_FALSE(has_temp_files());
+}
+
+// ---- usage errors and refusals -----------------------------------------------------------------------
+
+TEST_F(Cli, UsageErrorsExitWith3) {
+  write("in", "abc");
+  for (const std::string& args :
+       {std::string("c --no-such-flag in"), std::string("c"), std::string(""), std::string("x in"),
+        std::string("c --hidden 0 in"), std::string("c --threads 0 in")}) {
+    Result r = nncpp(args);
+    EXPECT_EQ(r.code, kUsage) << "nncpp " << args << "\n" << r.err;
+    EXPECT_TRUE(r.out.empty() || args.empty()) << "nncpp " << args;
+  }
+  EXPECT_EQ(listing(), std::vector<std::string>{"in"});
+}
+
+TEST_F(Cli, MissingInputFileIsAnIoError) {
+  Result r = nncpp("c " + kFast + " does-not-exist");
+  EXPECT_EQ(r.code, kIoError) << r.err;
+  EXPECT_TRUE(listing().empty());
+}
+
+TEST_F(Cli, ExistingOutputNeedsForce) {
+  write("in", "hello hello hello\n");
+  write("in.nncp", "keep me");
+  Result r = nncpp("c " + kFast + " in");
+  EXPECT_EQ(r.code, kUsage) << r.err;
+  EXPECT_EQ(read("in.nncp"), "keep me") << "existing output touched without -f";
+  EXPECT_FALSE(has_temp_files());
+  Result f = nncpp("c " + kFast + " -f in");
+  ASSERT_EQ(f.code, kOk) << f.err;
+  EXPECT_NE(read("in.nncp"), "keep me");
+  EXPECT_EQ(nncpp("t in.nncp").code, kOk);
+
+  write("out", "keep me too");
+  EXPECT_EQ(nncpp("d in.nncp -o out").code, kUsage);
+  EXPECT_EQ(read("out"), "keep me too");
+  EXPECT_EQ(nncpp("d -f in.nncp -o out").code, kOk);
+  EXPECT_EQ(read("out"), "hello hello hello\n");
+  EXPECT_FALSE(has_temp_files());
+}
+
+TEST_F(Cli, RefusesToWriteOverTheInput) {
+  write("in", "data data data");
+  Result r = nncpp("c " + kFast + " -f in -o in");
+  EXPECT_EQ(r.code, kUsage) << r.err;
+  EXPECT_EQ(read("in"), "data data data");
+  EXPECT_EQ(listing(), std::vector<std::string>{"in"});
+}
+
+// ---- damaged and foreign inputs ----------------------------------------------------------------------
+
+TEST_F(Cli, GarbageIsNotNncppAndLeavesNoOutput) {
+  write("junk.nncp", "This is a plain text file, not compressed data.\n");
+  Result d = nncpp("d junk.nncp");
+  EXPECT_EQ(d.code, kNotNncpp) << d.err;
+  EXPECT_FALSE(exists("junk"));
+  EXPECT_FALSE(has_temp_files());
+  EXPECT_FALSE(d.err.empty()) << "no message on stderr";
+  write("empty.nncp", "");
+  EXPECT_EQ(nncpp("d empty.nncp -o out").code, kNotNncpp);
+  EXPECT_FALSE(exists("out"));
+  EXPECT_EQ(listing(), (std::vector<std::string>{"empty.nncp", "junk.nncp"}));
+}
+
+TEST_F(Cli, WrongMagicIsNotNncpp) {
+  write("in", regress("grammar.lsp", 1000));
+  compress("in");
+  std::string bad = read("in.nncp");
+  bad[1] = 'X';
+  write("bad.nncp", bad);
+  EXPECT_EQ(nncpp("d bad.nncp -o out").code, kNotNncpp);
+  EXPECT_EQ(nncpp("t bad.nncp").code, kNotNncpp);
+  EXPECT_EQ(nncpp("l bad.nncp").code, kNotNncpp);
+  EXPECT_FALSE(exists("out"));
+  EXPECT_FALSE(has_temp_files());
+}
+
+TEST_F(Cli, TruncatedIsCorruptAndLeavesNoOutput) {
+  // Several blocks, so a truncation can come after whole blocks were decoded.
+  write("in", regress("paper1", 3000));
+  compress("in", "--block-size 1");
+  const std::string good = read("in.nncp");
+  for (size_t n : {size_t{20}, good.size() / 2, good.size() - 1}) {
+    write("t.nncp", good.substr(0, n));
+    Result d = nncpp("d t.nncp -o out");
+    EXPECT_EQ(d.code, kCorrupt) << "truncated to " << n << ": " << d.err;
+    EXPECT_FALSE(exists("out")) << "partial output left (truncated to " << n << ")";
+    EXPECT_FALSE(has_temp_files()) << "temporary file left (truncated to " << n << ")";
+  }
+}
+
+TEST_F(Cli, FlippedBitIsCorruptAndLeavesNoOutput) {
+  write("in", regress("paper1", 3000));
+  compress("in", "--block-size 1");
+  const std::string good = read("in.nncp");
+  std::istringstream in(good);
+  const size_t header = nncpp::read_file_header(in).encoded_bytes;
+  // In the header, in the first block's payload, in the last block's payload, in the end record.
+  for (size_t at : {header / 2, header + nncpp::kBlockRecordBytes + 5,
+                    good.size() - nncpp::kEndRecordBytes - 3, good.size() - 2}) {
+    std::string bad = good;
+    bad[at] ^= 0x10;
+    write("f.nncp", bad);
+    Result d = nncpp("d f.nncp -o out");
+    EXPECT_EQ(d.code, kCorrupt) << "byte " << at << ": " << d.err;
+    EXPECT_FALSE(exists("out"));
+    EXPECT_FALSE(has_temp_files());
+  }
+}
+
+TEST_F(Cli, OtherFingerprintIsIncompatibleUnlessIgnored) {
+  const std::string data = regress("xargs.1", 2000);
+  write("in", data);
+  compress("in");
+  // Rewrite the header as if the file came from another LibTorch.
+  std::string file = read("in.nncp");
+  std::istringstream in(file);
+  nncpp::FileHeader header = nncpp::read_file_header(in);
+  bool changed = false;
+  for (auto& f : header.fingerprint)
+    if (f.name == "libtorch") f.value = "0.0.1", changed = true;
+  ASSERT_TRUE(changed) << "no libtorch field in the fingerprint";
+  std::ostringstream out;
+  nncpp::write_file_header(out, header);
+  write("other.nncp", out.str() + file.substr(header.encoded_bytes));
+
+  Result d = nncpp("d other.nncp -o out");
+  EXPECT_EQ(d.code, kIncompatible) << d.err;
+  EXPECT_NE(d.err.find("libtorch"), std::string::npos) << "message does not name the field: " << d.err;
+  EXPECT_FALSE(exists("out"));
+  EXPECT_EQ(nncpp("t other.nncp").code, kIncompatible);
+  Result forced = nncpp("d --ignore-fingerprint other.nncp -o out");
+  EXPECT_EQ(forced.code, kOk) << forced.err;
+  EXPECT_EQ(read("out"), data);
+  EXPECT_FALSE(has_temp_files());
+}
+
+// ---- --rm, t, l, --stats-json ------------------------------------------------------------------------
+
+TEST_F(Cli, RmRemovesTheInputOnlyOnSuccess) {
+  write("in", "remove me after compressing\n");
+  Result c = nncpp("c " + kFast + " --rm in");
+  ASSERT_EQ(c.code, kOk) << c.err;
+  EXPECT_FALSE(exists("in"));
+  ASSERT_TRUE(exists("in.nncp"));
+
+  std::string bad = read("in.nncp");
+  bad.resize(bad.size() - 1);
+  write("bad.nncp", bad);
+  EXPECT_EQ(nncpp("d --rm bad.nncp -o out").code, kCorrupt);
+  EXPECT_TRUE(exists("bad.nncp")) << "--rm removed the input of a failed run";
+
+  write("x", "data");
+  write("x.nncp", "occupied");
+  EXPECT_EQ(nncpp("c " + kFast + " --rm x").code, kUsage);
+  EXPECT_TRUE(exists("x"));
+
+  Result d = nncpp("d --rm in.nncp");
+  ASSERT_EQ(d.code, kOk) << d.err;
+  EXPECT_FALSE(exists("in.nncp"));
+  EXPECT_EQ(read("in"), "remove me after compressing\n");
+}
+
+// KNOWN BUG (reported): with -c (or output '-') `--rm` still deletes the input (src/cli/main.cpp,
+// run_compress/run_decompress call remove_input() whatever the output). gzip -c, xz -c and zstd -c never
+// delete the input ("-c implies -k"); DESIGN.md section 9 says users' habits from those tools carry over.
+TEST_F(Cli, RmIsIgnoredWhenWritingToStdout) {
+  write("in", "keep me, I went to stdout\n");
+  Result c = nncpp("c " + kFast + " --rm -c in");
+  ASSERT_EQ(c.code, kOk) << c.err;
+  EXPECT_FALSE(c.out.empty());
+  EXPECT_TRUE(exists("in")) << "--rm deleted the input although the output went to stdout";
+}
+
+TEST_F(Cli, TestCommandChecksAndWritesNothing) {
+  write("in", regress("grammar.lsp", 1500));
+  compress("in");
+  Result good = nncpp("t in.nncp");
+  EXPECT_EQ(good.code, kOk) << good.err;
+  EXPECT_TRUE(good.out.empty());
+  std::string bad = read("in.nncp");
+  bad[bad.size() - 30] ^= 1;
+  write("bad.nncp", bad);
+  Result b = nncpp("t bad.nncp");
+  EXPECT_EQ(b.code, kCorrupt) << b.err;
+  EXPECT_TRUE(b.out.empty());
+  EXPECT_EQ(listing(), (std::vector<std::string>{"bad.nncp", "in", "in.nncp"}));
+}
+
+TEST_F(Cli, ListShowsTheHeader) {
+  const std::string data = regress("grammar.lsp", 2000);
+  write("in", data);
+  compress("in");
+  Result l = nncpp("l in.nncp");
+  ASSERT_EQ(l.code, kOk) << l.err;
+  EXPECT_NE(l.out.find("lstm"), std::string::npos) << l.out;
+  EXPECT_NE(l.out.find("2000"), std::string::npos) << l.out;
+  EXPECT_NE(l.out.find("libtorch"), std::string::npos) << l.out;
+
+  Result j = nncpp("l --json in.nncp");
+  ASSERT_EQ(j.code, kOk) << j.err;
+  Json json;
+  ASSERT_TRUE(json.parse(j.out)) << "not valid JSON: " << j.out;
+  const auto& m = json.members();
+  for (const char* key : {"original_bytes", "compressed_bytes", "bpb", "level", "model", "layers", "hidden",
+                          "vocab", "fingerprint"})
+    EXPECT_TRUE(m.count(key)) << "missing " << key << " in " << j.out;
+  EXPECT_EQ(m.at("original_bytes"), "2000");
+  EXPECT_EQ(m.at("compressed_bytes"), std::to_string(read("in.nncp").size()));
+  EXPECT_EQ(m.at("hidden"), "32");
+  EXPECT_EQ(m.at("layers"), "1");
+  EXPECT_EQ(m.at("model"), "\"lstm\"");
+
+  write("junk", "not an nncpp file");
+  EXPECT_EQ(nncpp("l junk").code, kNotNncpp);
+}
+
+TEST_F(Cli, StatsJsonHasTheDocumentedKeys) {
+  const std::string data = regress("xargs.1");
+  write("in", data);
+  Result c = nncpp("c " + kFast + " in -o in.nncp --stats-json stats.json");
+  ASSERT_EQ(c.code, kOk) << c.err;
+  EXPECT_TRUE(c.out.empty());
+  Json json;
+  const std::string text = read("stats.json");
+  ASSERT_TRUE(json.parse(text)) << "not valid JSON: " << text;
+  const auto& m = json.members();
+  for (const char* key : {"input_bytes", "output_bytes", "bpb", "seconds", "symbols", "model_bits",
+                          "coded_bits", "level", "model", "device", "threads"})
+    EXPECT_TRUE(m.count(key)) << "missing " << key << " in " << text;
+  if (::testing::Test::HasFailure()) return;
+  EXPECT_EQ(m.at("input_bytes"), std::to_string(data.size()));
+  EXPECT_EQ(m.at("output_bytes"), std::to_string(read("in.nncp").size()));
+  EXPECT_EQ(m.at("model"), "\"lstm\"");
+  EXPECT_EQ(m.at("device"), "\"cpu\"");
+  EXPECT_EQ(m.at("threads"), "1");
+  EXPECT_EQ(m.at("level"), "0") << "expert flags make the level custom (0)";
+  EXPECT_GT(std::stod(m.at("symbols")), 0);
+  EXPECT_NEAR(std::stod(m.at("bpb")), 8.0 * read("in.nncp").size() / data.size(), 1e-3);
+  const double model_bits = std::stod(m.at("model_bits")), coded_bits = std::stod(m.at("coded_bits"));
+  EXPECT_GT(model_bits, 0);
+  EXPECT_LE(coded_bits, model_bits * 1.001 + 64);
+  EXPECT_GE(std::stod(m.at("seconds")), 0);
+
+  Result d = nncpp("d in.nncp -o out --stats-json d.json");
+  ASSERT_EQ(d.code, kOk) << d.err;
+  Json dj;
+  ASSERT_TRUE(dj.parse(read("d.json"))) << read("d.json");
+  EXPECT_EQ(dj.members().at("output_bytes"), std::to_string(data.size()));
+  EXPECT_EQ(dj.members().at("input_bytes"), std::to_string(read("in.nncp").size()));
+  EXPECT_EQ(dj.members().at("symbols"), m.at("symbols"));
+  EXPECT_EQ(dj.members().at("coded_bits"), m.at("coded_bits"));
+}
+
+// KNOWN BUG (reported): src/cli/main.cpp run_decompress() passes the command line's settings (o.settings:
+// the default level-5 preset plus -T/--device) to write_stats_json(), not the settings of the file it
+// decoded, so `d --stats-json` reports "level":5 for a file made with -1 (and -T N of `d` as its threads,
+// although the decoder runs with the header's thread count).
+TEST_F(Cli, DecompressStatsJsonDescribesTheFile) {
+  write("in", regress("xargs.1", 1500));
+  Result c = nncpp("c -1 in -o in.nncp --stats-json c.json");
+  ASSERT_EQ(c.code, kOk) << c.err;
+  Result d = nncpp("d in.nncp -o out --stats-json d.json");
+  ASSERT_EQ(d.code, kOk) << d.err;
+  Json cj, dj;
+  ASSERT_TRUE(cj.parse(read("c.json")));
+  ASSERT_TRUE(dj.parse(read("d.json")));
+  EXPECT_EQ(cj.members().at("level"), "1");
+  EXPECT_EQ(dj.members().at("level"), "1") << "decompression stats report another level than the file's";
+  EXPECT_EQ(dj.members().at("threads"), cj.members().at("threads"));
+}
+
+TEST_F(Cli, VersionAndHelp) {
+  Result v = nncpp("-V");
+  EXPECT_EQ(v.code, kOk);
+  EXPECT_NE(v.out.find("nncpp"), std::string::npos);
+  Result h = nncpp("--help");
+  EXPECT_EQ(h.code, kOk);
+  EXPECT_NE((h.out + h.err).find("Exit status"), std::string::npos);
+}
+
+// A header may ask for a model larger than the machine can hold. Absurd sizes are refused as corrupt by
+// validate() (src/settings.cpp bounds the model to 16 GiB); a size within that bound but beyond the memory
+// available must end with exit 7 ("out of memory") and one line on stderr.
+//
+// KNOWN BUG (reported): LibTorch's allocation failure is a c10::Error, not std::bad_alloc, so main()
+// (src/cli/main.cpp) maps it to exit 1 ("I/O error") and prints LibTorch's message with a ~20-frame stack
+// trace. Catching c10::Error whose message says "can't allocate memory" (or checking the model size
+// against available memory before creating it) and returning kExitOutOfMemory would fix it.
+class CliHugeModel : public Cli {
+ protected:
+  // The compressed "in" with its header's model size changed (header CRC recomputed).
+  void make_file(const std::string& name, uint32_t layers, uint32_t hidden) {
+    if (!exists("in.nncp")) {
+      write("in", "tiny input");
+      compress("in");
+    }
+    std::string file = read("in.nncp");
+    std::istringstream in(file);
+    nncpp::FileHeader header = nncpp::read_file_header(in);
+    header.settings.model.layers = layers;
+    header.settings.model.hidden = hidden;
+    std::ostringstream out;
+    nncpp::write_file_header(out, header);
+    write(name, out.str() + file.substr(header.encoded_bytes));
+  }
+  // `nncpp d NAME -o out` under a 3 GB address-space limit, so no attempt can take real memory.
+  Result decompress_limited(const std::string& name) {
+    std::string cmd = "ulimit -v 3000000; cd '" + path("") + "' && exec '" + kBin + "' d " + name +
+                      " -o out 2>'" + path("err.txt") + "' </dev/null";
+    int status = std::system(("bash -c \"" + cmd + "\"").c_str());
+    Result r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    r.err = read("err.txt");
+    fs::remove(path("err.txt"));
+    return r;
+  }
+};
+
+TEST_F(CliHugeModel, AbsurdModelIsCorrupt) {
+  make_file("absurd.nncp", 32, 8192);  // ~140 GB of weights and Adam state
+  Result d = decompress_limited("absurd.nncp");
+  EXPECT_EQ(d.code, kCorrupt) << d.err;
+  EXPECT_LE(std::count(d.err.begin(), d.err.end(), '\n'), 2) << d.err;
+  EXPECT_FALSE(exists("out"));
+  EXPECT_FALSE(has_temp_files());
+}
+
+TEST_F(CliHugeModel, ModelBeyondMemoryIsOutOfMemory) {
+  make_file("big.nncp", 4, 4096);  // ~4.3 GB with Adam state: valid, but over the 3 GB limit
+  Result d = decompress_limited("big.nncp");
+  EXPECT_EQ(d.code, 7) << "expected exit 7 (out of memory); stderr:\n" << d.err;
+  EXPECT_LE(std::count(d.err.begin(), d.err.end(), '\n'), 2) << "stderr:\n" << d.err;
+  EXPECT_FALSE(exists("out"));
+  EXPECT_FALSE(has_temp_files());
+}
+
+// ---- SIGINT ------------------------------------------------------------------------------------------
+
+TEST_F(Cli, InterruptExitsWith8AndLeavesNothing) {
+  std::string big;
+  while (big.size() < 300000)
+    for (const char* name : {"paper1", "geo.head64k", "sum", "obj1", "fields.c"}) big += regress(name);
+  big.resize(300000);
+  write("big", big);
+
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::chdir(path("").c_str()) != 0) _exit(127);
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    ::execl(kBin.c_str(), kBin.c_str(), "c", "-1", "big", "-o", "big.nncp", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // The temporary output exists once the tool has installed its handlers and started coding.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!has_temp_files() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_TRUE(has_temp_files()) << "the tool never created its temporary output";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, WNOHANG), 0) << "finished before the interrupt: make the input larger";
+  ::kill(pid, SIGINT);
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  pid_t done = 0;
+  while ((done = ::waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (done == 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    FAIL() << "did not stop within 60 s of SIGINT";
+  }
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  EXPECT_EQ(WEXITSTATUS(status), kInterrupted);
+  EXPECT_EQ(listing(), std::vector<std::string>{"big"}) << "output or temporary file left behind";
+  EXPECT_EQ(read("big"), big);
+}
+
+}  // namespace

@@ -1,0 +1,856 @@
+// The coding loop (include/nncpp/engine.h) driven by a small deterministic predictor defined here, so it
+// runs without LibTorch: round trips across block and stream boundaries, error handling of damaged files
+// (only verified blocks reach the output), fingerprints, cancellation and the statistics.
+//
+// The predictor also checks that the engine keeps the contract of predictor.h: reset_streams() before
+// stepping, at most `segment` steps between train() calls, train() for exactly the steps made, the symbol
+// fed to a stream is the one coded just before in that stream, masks only end streams, and the compressor
+// and decompressor make exactly the same calls (a hash over every call and its arguments).
+#include "nncpp/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "nncpp/checksum.h"
+#include "nncpp/error.h"
+#include "nncpp/format.h"
+
+// ---- allocation tracking: the largest single allocation while a tracker is alive ----------------------
+namespace {
+std::atomic<bool> g_tracking{false};
+std::atomic<size_t> g_largest{0};
+void* tracked_alloc(size_t n) {
+  if (g_tracking.load(std::memory_order_relaxed) && n > g_largest.load(std::memory_order_relaxed))
+    g_largest.store(n, std::memory_order_relaxed);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+}  // namespace
+void* operator new(size_t n) {
+  return tracked_alloc(n);
+}
+void* operator new[](size_t n) {
+  return tracked_alloc(n);
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, size_t) noexcept {
+  std::free(p);
+}
+
+namespace nncpp {
+namespace {
+
+struct LargestAllocation {
+  LargestAllocation() {
+    g_largest = 0;
+    g_tracking = true;
+  }
+  ~LargestAllocation() { g_tracking = false; }
+  size_t bytes() const { return g_largest; }
+};
+
+// ---- the test predictor ------------------------------------------------------------------------------
+
+struct CallLog {
+  uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a over every call and its arguments
+  uint64_t resets = 0, steps = 0, trains = 0, live = 0, hinted_steps = 0, hints = 0;
+  int max_active = 0;
+  std::vector<std::string> violations;
+
+  void mix(uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+      hash ^= (v >> (8 * i)) & 0xFF;
+      hash *= 0x100000001b3ull;
+    }
+  }
+  void violation(const std::string& what) {
+    if (violations.size() < 20) violations.push_back(what);
+  }
+};
+
+// Adaptive order-1 model: per context (previous symbol, folded to 8 bits) counts of the next symbol, with
+// an additive prior. The counts change only in train(), from the targets and mask it is given, so
+// compressor and decompressor agree only if the engine makes identical calls on both sides.
+class CountingPredictor : public Predictor {
+ public:
+  CountingPredictor(const Settings& s, CallLog* log, float prior)
+      : vocab_(static_cast<int>(s.model.vocab)),
+        max_streams_(static_cast<int>(s.model.streams)),
+        segment_(static_cast<int>(s.model.segment)),
+        prior_(prior),
+        log_(log),
+        counts_(static_cast<size_t>(256) * vocab_, 0),
+        totals_(256, 0) {}
+
+  void reset_streams(int active) override {
+    if (active < 1 || active > max_streams_) log_->violation("reset_streams(" + std::to_string(active) + ")");
+    if (pending_ != 0) log_->violation("reset_streams with untrained steps");
+    active = std::clamp(active, 1, max_streams_);
+    active_ = active;
+    pending_ = 0;
+    expected_.assign(active, 0);  // an empty stream starts from symbol 0 on both sides
+    ended_.assign(active, 0);
+    contexts_.assign(static_cast<size_t>(segment_) * active, 0);
+    prevs_.assign(static_cast<size_t>(segment_) * active, 0);
+    probs_.assign(static_cast<size_t>(active) * vocab_, 0.0f);
+    log_->resets++;
+    log_->max_active = std::max(log_->max_active, active);
+    log_->mix(0x5245534554ull);
+    log_->mix(static_cast<uint64_t>(active));
+  }
+
+  const float* step(const uint16_t* prev, const MatchHint* hints) override {
+    if (active_ == 0) log_->violation("step before reset_streams");
+    if (pending_ >= segment_) {
+      log_->violation("more than `segment` steps without train()");
+      pending_ = segment_ - 1;
+    }
+    log_->steps++;
+    log_->mix(0x53544550ull);
+    log_->mix(hints != nullptr);
+    if (hints != nullptr) log_->hinted_steps++;
+    for (int b = 0; b < active_; ++b) {
+      uint16_t x = prev[b];
+      log_->mix(x);
+      if (x >= vocab_) log_->violation("step: prev symbol out of range");
+      // The first step of a segment continues from the last symbol train() saw (steps inside a segment
+      // are checked in train(), which knows the symbols coded in between).
+      if (pending_ == 0 && !ended_[b] && x != expected_[b])
+        log_->violation("step: stream " + std::to_string(b) + " fed " + std::to_string(x) + ", coded " +
+                        std::to_string(expected_[b]) + " before");
+      int ctx = x & 0xFF;
+      contexts_[static_cast<size_t>(pending_) * active_ + b] = ctx;
+      prevs_[static_cast<size_t>(pending_) * active_ + b] = x;
+      const uint32_t* c = &counts_[static_cast<size_t>(ctx) * vocab_];
+      const float denom = static_cast<float>(totals_[ctx]) + prior_ * static_cast<float>(vocab_);
+      float* p = &probs_[static_cast<size_t>(b) * vocab_];
+      for (int s = 0; s < vocab_; ++s) p[s] = (static_cast<float>(c[s]) + prior_) / denom;
+      if (hints != nullptr) {
+        const MatchHint h = hints[b];
+        log_->mix(h.symbol);
+        log_->mix(h.length);
+        if (h.length > 0 && h.symbol >= vocab_) log_->violation("step: hinted symbol out of range");
+        if (h.length > 0 && h.symbol < vocab_) {
+          // Trust a long match more: the hinted symbol's probability grows with the match bucket.
+          log_->hints++;
+          p[h.symbol] *= 1.0f + 0.5f * static_cast<float>(match_bucket(h.length));
+          float sum = 0;
+          for (int s = 0; s < vocab_; ++s) sum += p[s];
+          for (int s = 0; s < vocab_; ++s) p[s] /= sum;
+        }
+      }
+    }
+    ++pending_;
+    return probs_.data();
+  }
+
+  void train(const uint16_t* targets, const uint8_t* mask, int steps) override {
+    log_->trains++;
+    log_->mix(0x545241494eull);
+    log_->mix(static_cast<uint64_t>(steps));
+    if (steps != pending_)
+      log_->violation("train(" + std::to_string(steps) + ") after " + std::to_string(pending_) + " steps");
+    steps = std::min(steps, pending_);
+    for (int t = 0; t < steps; ++t) {
+      for (int b = 0; b < active_; ++b) {
+        size_t k = static_cast<size_t>(t) * active_ + b;
+        log_->mix(mask[k]);
+        if (!mask[k]) {
+          ended_[b] = 1;
+          continue;
+        }
+        if (ended_[b]) log_->violation("mask: stream " + std::to_string(b) + " live again after ending");
+        uint16_t y = targets[k];
+        log_->mix(y);
+        if (y >= vocab_) {
+          log_->violation("train: target out of range");
+          continue;
+        }
+        log_->live++;
+        expected_[b] = y;  // what the next segment's first step must feed this stream
+        int ctx = contexts_[k];
+        counts_[static_cast<size_t>(ctx) * vocab_ + y] += 1;
+        totals_[ctx] += 1;
+      }
+      // Positions after t were fed targets[t]: check the contexts recorded at step t + 1.
+      if (t + 1 < steps)
+        for (int b = 0; b < active_; ++b) {
+          size_t k = static_cast<size_t>(t) * active_ + b;
+          if (mask[k] && prevs_[k + active_] != targets[k])
+            log_->violation("step " + std::to_string(t + 1) + " of stream " + std::to_string(b) +
+                            " was not fed the symbol coded at step " + std::to_string(t));
+        }
+    }
+    pending_ = 0;
+  }
+
+ private:
+  int vocab_, max_streams_, segment_;
+  float prior_;
+  CallLog* log_;
+  std::vector<uint32_t> counts_;
+  std::vector<uint32_t> totals_;
+  int active_ = 0;
+  int pending_ = 0;
+  std::vector<uint16_t> expected_;
+  std::vector<uint8_t> ended_;
+  std::vector<int> contexts_;
+  std::vector<uint16_t> prevs_;
+  std::vector<float> probs_;
+};
+
+class TestBackend : public Backend {
+ public:
+  explicit TestBackend(std::string version = "1", float prior = 0.05f)
+      : version_(std::move(version)), prior_(prior) {}
+
+  Fingerprint fingerprint(const Settings& settings) const override {
+    return {
+        {"backend", "test"}, {"version", version_}, {"threads", std::to_string(settings.runtime.threads)}};
+  }
+  std::unique_ptr<Predictor> create(const Settings& settings) const override {
+    ++created;
+    return std::make_unique<CountingPredictor>(settings, &log, prior_);
+  }
+
+  mutable CallLog log;
+  mutable int created = 0;
+
+ private:
+  std::string version_;
+  float prior_;
+};
+
+// ---- helpers -----------------------------------------------------------------------------------------
+
+Settings small_settings(uint32_t block_bytes = 1024, uint32_t streams = 4, uint32_t min_stream = 64,
+                        uint32_t segment = 7, uint32_t match_order = 0) {
+  Settings s;
+  s.codec.match_order = match_order;
+  s.codec.match_hash_bits = 12;
+  s.model.streams = streams;
+  s.model.segment = segment;
+  s.codec.block_bytes = block_bytes;
+  s.codec.min_stream_symbols = min_stream;
+  return s;
+}
+
+std::string random_binary(size_t n, uint64_t seed) {
+  std::mt19937_64 g(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(g() >> 56);
+  return s;
+}
+
+// Word salad over a small vocabulary: compressible, text-like.
+std::string text(size_t n, uint64_t seed) {
+  static const char* words[] = {"the ",         "quick ", "brown ", "fox ",    "jumps ",
+                                "over ",        "lazy ",  "dog. ",  "Neural ", "network ",
+                                "compression ", "is ",    "slow ",  "but ",    "strong.\n"};
+  std::mt19937_64 g(seed);
+  std::string s;
+  while (s.size() < n) s += words[g() % (sizeof words / sizeof *words)];
+  s.resize(n);
+  return s;
+}
+
+std::string repeat(const std::string& unit, size_t n) {
+  std::string s;
+  while (s.size() < n) s += unit;
+  s.resize(n);
+  return s;
+}
+
+struct Compressed {
+  std::string bytes;
+  Stats stats;
+};
+
+Compressed compress_string(const std::string& data, const Settings& settings, const Backend& backend,
+                           bool size_known = true) {
+  std::istringstream in(data);
+  std::ostringstream out;
+  CompressJob job;
+  job.settings = settings;
+  job.backend = &backend;
+  job.size_hint = size_known ? data.size() : kUnknownSize;
+  Compressed c;
+  c.stats = compress(in, out, job);
+  c.bytes = out.str();
+  return c;
+}
+
+struct Decompressed {
+  std::string bytes;
+  Stats stats;
+  bool ok = false;
+  ErrorCode code = ErrorCode::kIo;
+  std::string message;
+};
+
+Decompressed decompress_string(const std::string& file, const Backend& backend,
+                               bool ignore_fingerprint = false, const std::atomic<bool>* cancel = nullptr) {
+  std::istringstream in(file);
+  std::ostringstream out;
+  DecompressJob job;
+  job.backend = &backend;
+  job.ignore_fingerprint = ignore_fingerprint;
+  job.cancel = cancel;
+  Decompressed d;
+  try {
+    d.stats = decompress(in, out, job);
+    d.ok = true;
+  } catch (const Error& e) {
+    d.code = e.code();
+    d.message = e.what();
+  }
+  d.bytes = out.str();
+  return d;
+}
+
+struct Layout {
+  FileHeader header;
+  std::vector<size_t> payload_at;  // offset of each block's payload in the file
+  std::vector<BlockHeader> blocks;
+  size_t end_at = 0;
+  uint64_t payload_bytes = 0;
+};
+
+Layout parse(const std::string& file) {
+  Layout l;
+  std::istringstream in(file);
+  l.header = read_file_header(in);
+  BlockHeader block;
+  EndRecord end;
+  std::vector<uint8_t> payload;
+  size_t at = l.header.encoded_bytes;
+  while (read_record(in, l.header.settings, &block, &payload, &end) == RecordTag::kBlock) {
+    l.payload_at.push_back(at + kBlockRecordBytes);
+    l.blocks.push_back(block);
+    l.payload_bytes += block.payload_bytes;
+    at += kBlockRecordBytes + block.payload_bytes;
+  }
+  l.end_at = at;
+  return l;
+}
+
+std::string replace_header(const std::string& file, const FileHeader& header) {
+  std::ostringstream out;
+  write_file_header(out, header);
+  return out.str() + file.substr(header.encoded_bytes);
+}
+
+void expect_clean(const CallLog& log) {
+  for (const std::string& v : log.violations) ADD_FAILURE() << "predictor contract: " << v;
+}
+
+// What a failed decompression may leave in its output: whole blocks that matched their CRC, in order.
+void expect_only_verified_blocks(const std::string& out, const std::string& original, uint32_t block_bytes,
+                                 const std::string& context) {
+  ASSERT_LE(out.size(), original.size()) << context;
+  EXPECT_TRUE(out.size() % block_bytes == 0 || out.size() == original.size())
+      << context << ": output of " << out.size() << " bytes is not a whole number of blocks";
+  EXPECT_EQ(0, std::memcmp(out.data(), original.data(), out.size())) << context << ": output differs";
+}
+
+// Compresses and decompresses with separate backends (separate predictors and call logs) and checks the
+// bytes, the statistics and that both sides made the same calls.
+void round_trip(const std::string& data, const Settings& settings, bool size_known = true) {
+  SCOPED_TRACE("size " + std::to_string(data.size()) + (size_known ? "" : " (size unknown)"));
+  TestBackend enc, dec;
+  Compressed c = compress_string(data, settings, enc, size_known);
+  Decompressed d = decompress_string(c.bytes, dec);
+  ASSERT_TRUE(d.ok) << d.message;
+  ASSERT_EQ(d.bytes.size(), data.size());
+  ASSERT_TRUE(d.bytes == data) << "round trip differs";
+  expect_clean(enc.log);
+  expect_clean(dec.log);
+  EXPECT_EQ(enc.log.hash, dec.log.hash) << "compressor and decompressor made different predictor calls";
+  EXPECT_EQ(enc.created, 1);
+  EXPECT_EQ(dec.created, 1);
+
+  const uint64_t blocks = (data.size() + settings.codec.block_bytes - 1) / settings.codec.block_bytes;
+  Layout l = parse(c.bytes);
+  EXPECT_EQ(l.header.original_size, size_known ? data.size() : kUnknownSize);
+  EXPECT_EQ(l.blocks.size(), blocks);
+  EXPECT_EQ(l.end_at + kEndRecordBytes, c.bytes.size());
+
+  for (const Stats* s : {&c.stats, &d.stats}) {
+    EXPECT_EQ(s->original_bytes, data.size());
+    EXPECT_EQ(s->blocks, blocks);
+    EXPECT_EQ(s->symbols, enc.log.live);
+    EXPECT_EQ(s->coded_bits, 8.0 * l.payload_bytes);
+    EXPECT_GE(s->seconds, 0.0);
+  }
+  EXPECT_EQ(c.stats.input_bytes, data.size());
+  EXPECT_EQ(c.stats.output_bytes, c.bytes.size());
+  EXPECT_EQ(d.stats.input_bytes, c.bytes.size());
+  EXPECT_EQ(d.stats.output_bytes, data.size());
+  EXPECT_EQ(c.stats.model_bits, d.stats.model_bits);  // same floats in the same order on both sides
+  if (data.size() < 16384) {
+    EXPECT_EQ(c.stats.symbols, data.size());  // bytes only, no dictionary
+  }
+  if (data.empty()) {
+    EXPECT_EQ(enc.log.steps, 0u);
+    EXPECT_EQ(c.stats.model_bits, 0.0);
+  }
+}
+
+// ---- round trips -------------------------------------------------------------------------------------
+
+TEST(EngineRoundTrip, Empty) {
+  round_trip("", small_settings());
+  round_trip("", small_settings(), false);
+}
+
+TEST(EngineRoundTrip, OneByte) {
+  for (int v : {0, 1, 97, 255}) {
+    round_trip(std::string(1, static_cast<char>(v)), small_settings());
+    round_trip(std::string(1, static_cast<char>(v)), small_settings(), false);
+  }
+}
+
+TEST(EngineRoundTrip, AllByteValues) {
+  std::string all;
+  for (int i = 0; i < 256; ++i) all += static_cast<char>(i);
+  round_trip(all, small_settings());
+  std::string reversed(all.rbegin(), all.rend());
+  round_trip(reversed + all + reversed, small_settings(1024, 4, 16));
+}
+
+TEST(EngineRoundTrip, RandomBinary) {
+  round_trip(random_binary(5000, 1), small_settings());
+  round_trip(random_binary(20000, 2), small_settings(4096, 8, 256, 20), false);
+}
+
+TEST(EngineRoundTrip, RepetitiveText) {
+  round_trip(repeat("abcabcabd", 3000), small_settings());
+  round_trip(text(12000, 3), small_settings(4096, 4, 500, 16));
+  round_trip(std::string(5000, 'x'), small_settings());
+}
+
+TEST(EngineRoundTrip, SizesAroundBlockBoundaries) {
+  const Settings s = small_settings(1024, 4, 100, 7);
+  for (size_t n : {1023, 1024, 1025, 2047, 2048, 2049, 3 * 1024 + 1}) round_trip(text(n, n), s, n % 2 == 0);
+}
+
+TEST(EngineRoundTrip, SizesAroundStreamBoundaries) {
+  // min_stream 50, streams 4: the stream count changes at 100, 150, 200 symbols; segment 7 never divides
+  // the stream length evenly, and the last stream is shorter (or, with min_stream 1, empty).
+  for (size_t n : {49, 50, 51, 99, 100, 101, 149, 150, 151, 199, 200, 201, 203, 1000})
+    round_trip(random_binary(n, n), small_settings(1024, 4, 50, 7));
+  for (size_t n : {2, 3, 4, 5, 6, 7, 9, 10, 13, 17, 29})
+    round_trip(text(n, n), small_settings(1024, 4, 1, 3));
+  for (uint32_t segment : {1u, 2u, 64u})
+    round_trip(text(3000, segment), small_settings(1024, 3, 10, segment));
+}
+
+TEST(EngineRoundTrip, WithMatchModel) {
+  // The match model's hints reach the predictor on both sides alike (the call hash covers them).
+  for (uint32_t order : {1u, 3u, 8u}) {
+    SCOPED_TRACE("match order " + std::to_string(order));
+    round_trip(repeat(text(700, order), 4000), small_settings(1024, 4, 100, 7, order));
+    round_trip(random_binary(3000, order), small_settings(1024, 4, 100, 7, order));
+    round_trip(text(40, order), small_settings(1024, 4, 1, 3, order));
+  }
+  TestBackend enc;
+  compress_string(repeat(text(700, 1), 4000), small_settings(1024, 4, 100, 7, 4), enc);
+  EXPECT_EQ(enc.log.hinted_steps, enc.log.steps) << "match model on: every step gets hints";
+  EXPECT_GT(enc.log.hints, enc.log.live / 2) << "repeated text should be mostly predicted by matches";
+  TestBackend off;
+  compress_string(text(3000, 1), small_settings(), off);
+  EXPECT_EQ(off.log.hinted_steps, 0u) << "match model off: hints must be null";
+}
+
+TEST(EngineRoundTrip, ManyStreamsOneSymbolEach) {
+  round_trip(text(1500, 4), small_settings(1024, 4096, 1, 1));
+}
+
+TEST(EngineRoundTrip, SameInputSameBytes) {
+  TestBackend a, b;
+  const std::string data = text(5000, 5);
+  EXPECT_EQ(compress_string(data, small_settings(), a).bytes,
+            compress_string(data, small_settings(), b).bytes);
+}
+
+TEST(EngineRoundTrip, UsesStreamsForBlock) {
+  Settings s = small_settings(8192, 4, 1000, 5);
+  EXPECT_EQ(streams_for_block(0, s), 1);
+  EXPECT_EQ(streams_for_block(999, s), 1);
+  EXPECT_EQ(streams_for_block(2000, s), 2);
+  EXPECT_EQ(streams_for_block(3999, s), 3);
+  EXPECT_EQ(streams_for_block(4000, s), 4);
+  EXPECT_EQ(streams_for_block(1000000, s), 4);
+  TestBackend enc;
+  compress_string(text(3500, 6), s, enc);
+  EXPECT_EQ(enc.log.max_active, 3);
+}
+
+// ---- compress errors and options ---------------------------------------------------------------------
+
+TEST(EngineCompress, WrongSizeHintIsAnError) {
+  const std::string data = text(3000, 7);
+  for (uint64_t hint : {uint64_t{2999}, uint64_t{3001}, uint64_t{0}}) {
+    std::istringstream in(data);
+    std::ostringstream out;
+    TestBackend backend;
+    CompressJob job;
+    job.settings = small_settings();
+    job.backend = &backend;
+    job.size_hint = hint;
+    try {
+      compress(in, out, job);
+      ADD_FAILURE() << "size hint " << hint << " for " << data.size() << " bytes was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kIo) << e.what();
+    }
+  }
+}
+
+TEST(EngineCompress, InvalidSettingsAreUsageErrors) {
+  Settings s = small_settings();
+  s.codec.block_bytes = 100;
+  TestBackend backend;
+  try {
+    compress_string("abc", s, backend);
+    ADD_FAILURE() << "accepted block_bytes 100";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUsage);
+  }
+}
+
+TEST(EngineCompress, ProgressIsMonotoneAndReachesTheEnd) {
+  const std::string data = text(5000, 8);
+  std::istringstream in(data);
+  std::ostringstream out;
+  TestBackend backend;
+  CompressJob job;
+  job.settings = small_settings();
+  job.backend = &backend;
+  job.size_hint = data.size();
+  std::vector<ProgressInfo> reports;
+  job.on_progress = [&](const ProgressInfo& p) { reports.push_back(p); };
+  Stats stats = compress(in, out, job);
+  ASSERT_FALSE(reports.empty());
+  for (size_t i = 0; i < reports.size(); ++i) {
+    EXPECT_EQ(reports[i].bytes_total, data.size());
+    EXPECT_LE(reports[i].bytes_done, data.size());
+    if (i > 0) {
+      EXPECT_GE(reports[i].bytes_done, reports[i - 1].bytes_done);
+      EXPECT_GE(reports[i].coded_bits, reports[i - 1].coded_bits);
+    }
+  }
+  EXPECT_EQ(reports.back().bytes_done, data.size());
+  EXPECT_NEAR(reports.back().coded_bits, stats.model_bits, 1e-6 * stats.model_bits);
+}
+
+// KNOWN ISSUE (reported, memory/speed): compress() in src/engine.cpp reads the dictionary sample with
+// read_more(in, &ahead, job.dictionary_sample_bytes), which resizes the buffer to the whole sample size
+// (64 MiB, zero-filled) before reading, whatever the input's size: every compression, even of one byte,
+// allocates and touches 64 MiB (~20 ms here; 64 MB of RSS). Growing the buffer as data arrives (or
+// capping it by size_hint when the size is known) fixes it.
+TEST(EngineCompress, SmallInputAllocatesLittle) {
+  const std::string data = text(100, 18);
+  TestBackend backend;
+  LargestAllocation largest;
+  compress_string(data, small_settings(), backend);
+  EXPECT_LT(largest.bytes(), size_t{4} << 20) << "largest single allocation compressing 100 bytes";
+}
+
+// ---- damaged files -----------------------------------------------------------------------------------
+
+struct Damaged : ::testing::Test {
+  static constexpr uint32_t kBlock = 1024;
+  std::string original = text(3 * kBlock + 300, 9);
+  TestBackend backend;
+  Compressed c = compress_string(original, small_settings(kBlock), backend);
+  Layout layout = parse(c.bytes);
+};
+
+TEST_F(Damaged, FlippedPayloadBitIsCorruptAndEarlierBlocksSurvive) {
+  ASSERT_EQ(layout.blocks.size(), 4u);
+  for (size_t block = 0; block < layout.blocks.size(); ++block) {
+    std::string bad = c.bytes;
+    bad[layout.payload_at[block] + layout.blocks[block].payload_bytes / 2] ^= 0x08;
+    TestBackend dec;
+    Decompressed d = decompress_string(bad, dec);
+    ASSERT_FALSE(d.ok) << "block " << block;
+    EXPECT_EQ(d.code, ErrorCode::kCorrupt) << d.message;
+    EXPECT_EQ(d.bytes, original.substr(0, block * kBlock)) << "block " << block;
+  }
+}
+
+TEST_F(Damaged, TruncatedIsCorruptAndOutputHoldsWholeBlocks) {
+  for (size_t n = 0; n < c.bytes.size(); n += (n < 200 || n + 40 > c.bytes.size()) ? 1 : 7) {
+    TestBackend dec;
+    Decompressed d = decompress_string(c.bytes.substr(0, n), dec);
+    ASSERT_FALSE(d.ok) << "truncated to " << n << " bytes was accepted";
+    if (n >= kMagic.size()) {
+      EXPECT_EQ(d.code, ErrorCode::kCorrupt) << n << ": " << d.message;
+    } else {
+      EXPECT_TRUE(d.code == ErrorCode::kNotNncpp || d.code == ErrorCode::kCorrupt) << n;
+    }
+    expect_only_verified_blocks(d.bytes, original, kBlock, "truncated to " + std::to_string(n));
+  }
+}
+
+TEST_F(Damaged, TrailingGarbageIsCorrupt) {
+  for (const std::string& tail : {std::string(1, '\0'), std::string("x"), c.bytes}) {
+    TestBackend dec;
+    Decompressed d = decompress_string(c.bytes + tail, dec);
+    ASSERT_FALSE(d.ok) << "trailing " << tail.size() << " bytes accepted";
+    EXPECT_EQ(d.code, ErrorCode::kCorrupt) << d.message;
+    expect_only_verified_blocks(d.bytes, original, kBlock, "trailing garbage");
+  }
+}
+
+TEST_F(Damaged, HeaderSizeDisagreeingWithTheBlocksIsCorrupt) {
+  for (uint64_t size :
+       {uint64_t{0}, uint64_t{kBlock}, uint64_t{original.size() - 1}, uint64_t{original.size() + 1}}) {
+    FileHeader h = layout.header;
+    h.original_size = size;
+    TestBackend dec;
+    Decompressed d = decompress_string(replace_header(c.bytes, h), dec);
+    ASSERT_FALSE(d.ok) << "original size " << size << " accepted";
+    EXPECT_EQ(d.code, ErrorCode::kCorrupt) << d.message;
+    EXPECT_LE(d.bytes.size(), std::min<uint64_t>(size, original.size())) << size;
+    expect_only_verified_blocks(d.bytes, original, kBlock, "original size " + std::to_string(size));
+  }
+}
+
+TEST_F(Damaged, DroppedOrRepeatedBlockIsCorrupt) {
+  // Splice the records: drop block 2, or repeat block 1 (both keep every record CRC valid).
+  size_t b1 = layout.payload_at[0] - kBlockRecordBytes, b2 = layout.payload_at[1] - kBlockRecordBytes,
+         b3 = layout.payload_at[2] - kBlockRecordBytes;
+  FileHeader unknown = layout.header;
+  unknown.original_size = kUnknownSize;  // so the header's size does not catch it first
+  std::string file = replace_header(c.bytes, unknown);
+  size_t shift = file.size() - c.bytes.size();
+  std::string dropped = file.substr(0, b2 + shift) + file.substr(b3 + shift);
+  std::string repeated =
+      file.substr(0, b2 + shift) + file.substr(b1 + shift, b2 - b1) + file.substr(b2 + shift);
+  for (const std::string& bad : {dropped, repeated}) {
+    TestBackend dec;
+    Decompressed d = decompress_string(bad, dec);
+    ASSERT_FALSE(d.ok);
+    EXPECT_EQ(d.code, ErrorCode::kCorrupt) << d.message;
+    expect_only_verified_blocks(d.bytes, original.substr(0, d.bytes.size()), kBlock, "spliced");
+  }
+}
+
+TEST_F(Damaged, ADifferentModelNeverYieldsGarbage) {
+  // Same fingerprint, but the predictor computes slightly different probabilities: the decoder diverges
+  // and must stop at the first block's CRC, writing nothing.
+  TestBackend other("1", 0.051f);
+  Decompressed d = decompress_string(c.bytes, other);
+  ASSERT_FALSE(d.ok);
+  EXPECT_EQ(d.code, ErrorCode::kCorrupt) << d.message;
+  EXPECT_TRUE(d.bytes.empty());
+}
+
+TEST_F(Damaged, ChangedSettingsInTheHeaderNeverYieldGarbage) {
+  FileHeader h = layout.header;
+  h.settings.model.segment += 1;  // the predictor now trains at other points
+  TestBackend dec;
+  Decompressed d = decompress_string(replace_header(c.bytes, h), dec);
+  ASSERT_FALSE(d.ok);
+  EXPECT_EQ(d.code, ErrorCode::kCorrupt) << d.message;
+  EXPECT_TRUE(d.bytes.empty());
+}
+
+TEST(EngineDamage, EveryFlippedBitIsDetected) {
+  // Two blocks, the second short, so most flips fail fast and the whole loop stays quick.
+  const uint32_t block = 1024;
+  const std::string original = text(block + 60, 10);
+  TestBackend enc;
+  const Compressed c = compress_string(original, small_settings(block), enc);
+  int accepted = 0;
+  for (size_t i = 0; i < c.bytes.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string bad = c.bytes;
+      bad[i] = static_cast<char>(bad[i] ^ (1 << bit));
+      TestBackend dec;
+      Decompressed d = decompress_string(bad, dec);
+      if (d.ok) {
+        ++accepted;
+        ADD_FAILURE() << "flip of byte " << i << " bit " << bit << " was accepted";
+        continue;
+      }
+      EXPECT_TRUE(d.code == ErrorCode::kCorrupt || d.code == ErrorCode::kNotNncpp ||
+                  d.code == ErrorCode::kIncompatible)
+          << "byte " << i << " bit " << bit << ": code " << static_cast<int>(d.code) << " " << d.message;
+      expect_only_verified_blocks(d.bytes, original, block,
+                                  "byte " + std::to_string(i) + " bit " + std::to_string(bit));
+      if (::testing::Test::HasFailure()) return;
+    }
+  }
+  EXPECT_EQ(accepted, 0);
+}
+
+TEST(EngineDamage, NotAnNncppFile) {
+  TestBackend dec;
+  for (const std::string& bad :
+       {std::string(), std::string("hello world, this is plain text\n"), random_binary(100, 11)}) {
+    Decompressed d = decompress_string(bad, dec);
+    ASSERT_FALSE(d.ok);
+    EXPECT_EQ(d.code, ErrorCode::kNotNncpp) << d.message;
+    EXPECT_TRUE(d.bytes.empty());
+  }
+}
+
+// ---- fingerprints ------------------------------------------------------------------------------------
+
+TEST(EngineFingerprint, MismatchIsIncompatibleUnlessIgnored) {
+  const std::string data = text(3000, 12);
+  TestBackend enc("1");
+  Compressed c = compress_string(data, small_settings(), enc);
+  TestBackend other("2");
+  Decompressed d = decompress_string(c.bytes, other);
+  ASSERT_FALSE(d.ok);
+  EXPECT_EQ(d.code, ErrorCode::kIncompatible);
+  EXPECT_NE(d.message.find("version"), std::string::npos) << d.message;
+  EXPECT_TRUE(d.bytes.empty());
+  EXPECT_EQ(other.log.steps, 0u) << "decoded before checking the fingerprint";
+
+  TestBackend other2("2");
+  Decompressed forced = decompress_string(c.bytes, other2, /*ignore_fingerprint=*/true);
+  ASSERT_TRUE(forced.ok) << forced.message;
+  EXPECT_EQ(forced.bytes, data);
+}
+
+TEST(EngineFingerprint, ThreadCountIsPartOfIt) {
+  Settings s = small_settings();
+  s.runtime.threads = 2;
+  TestBackend enc;
+  Compressed c = compress_string(text(500, 13), s, enc);
+  Layout l = parse(c.bytes);
+  bool found = false;
+  for (const FingerprintField& f : l.header.fingerprint)
+    found = found || (f.name == "threads" && f.value == "2");
+  EXPECT_TRUE(found) << "the backend's fingerprint is not what the header holds";
+  EXPECT_EQ(l.header.settings.runtime.threads, 2u);
+  TestBackend dec;
+  EXPECT_TRUE(decompress_string(c.bytes, dec).ok);  // the decoder uses the header's thread count
+}
+
+// ---- cancellation ------------------------------------------------------------------------------------
+
+TEST(EngineCancel, CompressStopsWithInterrupted) {
+  const std::string data = text(5000, 14);
+  for (int after : {0, 1, 5, 20}) {
+    std::atomic<bool> cancel{after == 0};
+    int calls = 0;
+    std::istringstream in(data);
+    std::ostringstream out;
+    TestBackend backend;
+    CompressJob job;
+    job.settings = small_settings();
+    job.backend = &backend;
+    job.size_hint = data.size();
+    job.cancel = &cancel;
+    job.on_progress = [&](const ProgressInfo&) {
+      if (++calls >= after) cancel = true;
+    };
+    try {
+      compress(in, out, job);
+      ADD_FAILURE() << "not interrupted (after " << after << ")";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInterrupted) << e.what();
+    }
+    if (after > 0) {
+      EXPECT_EQ(calls, after) << "kept coding after the flag was set";
+    }
+  }
+}
+
+TEST(EngineCancel, DecompressStopsWithInterruptedAfterWholeBlocks) {
+  const std::string data = text(5000, 15);
+  TestBackend enc;
+  Compressed c = compress_string(data, small_settings(), enc);
+  std::atomic<bool> cancel{true};
+  TestBackend dec;
+  Decompressed d = decompress_string(c.bytes, dec, false, &cancel);
+  ASSERT_FALSE(d.ok);
+  EXPECT_EQ(d.code, ErrorCode::kInterrupted);
+  EXPECT_TRUE(d.bytes.empty());
+
+  // Cancel in the middle of the third block.
+  std::atomic<bool> later{false};
+  std::istringstream in(c.bytes);
+  std::ostringstream out;
+  TestBackend dec2;
+  DecompressJob job;
+  job.backend = &dec2;
+  job.cancel = &later;
+  job.on_progress = [&](const ProgressInfo& p) {
+    if (p.bytes_done > 2 * 1024 + 100) later = true;
+  };
+  try {
+    decompress(in, out, job);
+    ADD_FAILURE() << "not interrupted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInterrupted);
+  }
+  EXPECT_EQ(out.str(), data.substr(0, 2 * 1024));
+}
+
+// ---- statistics --------------------------------------------------------------------------------------
+
+TEST(EngineStats, CodedBitsCloseToModelBitsOnALongInput) {
+  // One block: the coder's overhead over the model's own -log2 q is within 0.1% plus the final flush.
+  Settings s = small_settings(1u << 20, 4, 4096, 20);
+  const std::string data = text(150000, 16);
+  TestBackend enc;
+  Compressed c = compress_string(data, s, enc);
+  EXPECT_EQ(c.stats.blocks, 1u);
+  EXPECT_EQ(c.stats.original_bytes, data.size());
+  const double model = c.stats.model_bits, coded = c.stats.coded_bits;
+  EXPECT_GT(model, 0.0);
+  EXPECT_LT(model, 4.0 * data.size()) << "the test model should compress this text";
+  EXPECT_LE(coded, model * 1.001 + 64) << "coded " << coded << " model " << model;
+  EXPECT_GE(coded, model * 0.999 - 64) << "coded " << coded << " model " << model;
+  Layout l = parse(c.bytes);
+  EXPECT_EQ(coded, 8.0 * l.payload_bytes);
+
+  // Several blocks: the same bound plus a flush per block.
+  Settings small = small_settings(16384, 4, 1024, 20);
+  TestBackend enc2;
+  Compressed m = compress_string(data, small, enc2);
+  EXPECT_EQ(m.stats.blocks, (data.size() + 16383) / 16384);
+  EXPECT_LE(m.stats.coded_bits, m.stats.model_bits * 1.001 + 64.0 * m.stats.blocks);
+  EXPECT_GE(m.stats.coded_bits, m.stats.model_bits * 0.999 - 64.0 * m.stats.blocks);
+  TestBackend dec;
+  Decompressed d = decompress_string(m.bytes, dec);
+  ASSERT_TRUE(d.ok) << d.message;
+  EXPECT_EQ(d.bytes, data);
+}
+
+TEST(EngineStats, CodedBitsFollowModelBitsOnRandomData) {
+  // The test model overfits random bytes (it expands them); the coder must still track its estimate.
+  const std::string data = random_binary(20000, 17);
+  TestBackend enc;
+  Compressed c = compress_string(data, small_settings(4096, 4, 256, 20), enc);
+  EXPECT_GE(c.stats.coded_bits, c.stats.model_bits * 0.999 - 64.0 * c.stats.blocks);
+  EXPECT_LE(c.stats.coded_bits, c.stats.model_bits * 1.001 + 64.0 * c.stats.blocks);
+}
+
+}  // namespace
+}  // namespace nncpp
