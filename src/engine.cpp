@@ -35,6 +35,7 @@ class EncodeSide {
     encoder_.encode(cum[s], cum[s + 1] - cum[s]);
     return s;
   }
+  void check_payload() const {}
   RangeEncoder& encoder() { return encoder_; }
 
  private:
@@ -50,6 +51,12 @@ class DecodeSide {
     uint32_t s = find_symbol(cum, vocab, decoder_.target());
     decoder_.consume(cum[s], cum[s + 1] - cum[s]);
     return static_cast<uint16_t>(s);
+  }
+  // A valid payload never needs more than kMaxValidOverrun bytes past its end, at any point: reading further
+  // means damage or a hostile symbol count, so stop now instead of running the model to the block's end.
+  void check_payload() const {
+    if (decoder_.overrun_bytes() > RangeDecoder::kMaxValidOverrun)
+      throw Error(ErrorCode::kCorrupt, "file is corrupt (block payload ends before its symbols)");
   }
   const RangeDecoder& decoder() const { return decoder_; }
 
@@ -109,6 +116,7 @@ double code_block(Predictor& predictor, const Settings& settings, size_t n, Side
       }
       if (matches) matches->update(start + t);
     }
+    side.check_payload();
     predictor.train(targets.data(), mask.data(), steps);
     if (*progress.callback) {
       ProgressInfo info = progress.base;
@@ -210,6 +218,7 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
   done.bytes_total = job.size_hint;
   BlockReader blocks(in, std::move(ahead), settings.codec.block_bytes);
   while (blocks.next(&raw)) {
+    const Clock::time_point block_start = Clock::now();
     symbols.clear();
     dictionary.tokenize(raw.data(), raw.size(), &symbols);
     EncodeSide side(symbols.data());
@@ -225,6 +234,9 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
     block.raw_crc = crc32_update(0, raw.data(), raw.size());
     block.payload_crc = crc32_update(0, side.encoder().bytes().data(), block.payload_bytes);
     stats.output_bytes += write_block(out, block, side.encoder().bytes().data());
+    if (job.on_block)
+      job.on_block(BlockInfo{stats.blocks, block.raw_bytes, block.symbols, block.payload_bytes,
+                             streams_for_block(block.symbols, settings), bits, seconds_since(block_start)});
 
     total_crc.update(raw.data(), raw.size());
     stats.original_bytes += raw.size();
@@ -277,19 +289,26 @@ Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job) 
   ProgressInfo done;
   done.bytes_total = header.original_size;
   while (read_record(in, settings, &block, &payload, &end) == RecordTag::kBlock) {
+    const Clock::time_point block_start = Clock::now();
     if (stats.original_bytes + block.raw_bytes > header.original_size)
       throw Error(ErrorCode::kCorrupt, "file is corrupt (more data than its header says)");
+    // Without a dictionary every symbol is one byte: a hostile count must not cost memory or model time.
+    if (dictionary.empty() && block.symbols != block.raw_bytes)
+      throw Error(ErrorCode::kCorrupt, "file is corrupt (block symbol count differs from its size)");
     symbols.assign(block.symbols, 0);
     DecodeSide side(payload.data(), payload.size());
     BlockProgress progress{&job.on_progress, done, block.raw_bytes};
     double bits =
         code_block(*predictor, settings, symbols.size(), side, symbols.data(), progress, job.cancel);
     raw.clear();
-    dictionary.detokenize(symbols.data(), symbols.size(), &raw);
+    dictionary.detokenize(symbols.data(), symbols.size(), &raw, block.raw_bytes);
     if (raw.size() != block.raw_bytes || crc32_update(0, raw.data(), raw.size()) != block.raw_crc)
       throw Error(ErrorCode::kCorrupt, "file is corrupt (block " + std::to_string(stats.blocks + 1) +
                                            " does not decode to its checksum)");
     write_raw(out, raw);
+    if (job.on_block)
+      job.on_block(BlockInfo{stats.blocks, block.raw_bytes, block.symbols, block.payload_bytes,
+                             streams_for_block(block.symbols, settings), bits, seconds_since(block_start)});
 
     total_crc.update(raw.data(), raw.size());
     stats.original_bytes += raw.size();

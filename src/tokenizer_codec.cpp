@@ -298,11 +298,13 @@ void Dictionary::tokenize(const uint8_t* data, size_t n, std::vector<uint16_t>* 
 
 // ---- detokenize ----
 
-void Dictionary::detokenize(const uint16_t* symbols, size_t n, std::vector<uint8_t>* out) const {
+void Dictionary::detokenize(const uint16_t* symbols, size_t n, std::vector<uint8_t>* out,
+                            size_t max_bytes) const {
   if (!impl_) {
     for (size_t i = 0; i < n; ++i) {
       if (symbols[i] >= 256) corrupt("symbol " + std::to_string(symbols[i]) + " out of range");
     }
+    if (n > max_bytes) corrupt("symbols decode to more bytes than expected");
     out->insert(out->end(), symbols, symbols + n);
     return;
   }
@@ -313,6 +315,7 @@ void Dictionary::detokenize(const uint16_t* symbols, size_t n, std::vector<uint8
     if (symbols[i] >= d.vocab) corrupt("symbol " + std::to_string(symbols[i]) + " out of range");
     total += d.length[symbols[i]];
   }
+  if (total > max_bytes) corrupt("symbols decode to more bytes than expected");
   size_t base = out->size();
   out->resize(base + total + kCopyPad);
   uint8_t* dst = out->data() + base;

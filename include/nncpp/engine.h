@@ -34,6 +34,17 @@ struct ProgressInfo {
   double coded_bits = 0;     // model bits so far (bpb so far = coded_bits / bytes_done)
 };
 
+// One block, once coded (compressing) or decoded and verified (decompressing): for per-block logs.
+struct BlockInfo {
+  uint64_t index = 0;          // 0-based
+  uint64_t raw_bytes = 0;      // original bytes
+  uint64_t symbols = 0;        // symbols coded
+  uint64_t payload_bytes = 0;  // range-coded bytes (bpb of the block = 8 * payload_bytes / raw_bytes)
+  int streams = 0;             // streams the block was cut into
+  double model_bits = 0;       // sum of -log2 q(symbol) over the block
+  double seconds = 0;          // time spent on the block
+};
+
 struct CompressJob {
   Settings settings;  // settings.model.vocab is set from the dictionary
   const Backend* backend = nullptr;
@@ -42,6 +53,7 @@ struct CompressJob {
   uint64_t dictionary_sample_bytes = uint64_t{64} << 20;
   uint64_t size_hint = kUnknownSize;  // the input's size if known, stored in the header and checked
   std::function<void(const ProgressInfo&)> on_progress;  // called a few times per block
+  std::function<void(const BlockInfo&)> on_block;        // called after each block
   const std::atomic<bool>* cancel = nullptr;             // set → Error(kInterrupted) at the next segment
 };
 
@@ -49,6 +61,7 @@ struct DecompressJob {
   const Backend* backend = nullptr;
   bool ignore_fingerprint = false;  // try to decode a file made elsewhere (may fail its checksums)
   std::function<void(const ProgressInfo&)> on_progress;
+  std::function<void(const BlockInfo&)> on_block;  // called after each block has matched its CRC
   const std::atomic<bool>* cancel = nullptr;
 };
 

@@ -58,7 +58,10 @@ class Dictionary {
   // most 2 n symbols (each symbol covers a byte, or is a case escape before a word of at least one letter).
   void tokenize(const uint8_t* data, size_t n, std::vector<uint16_t>* out) const;
   // Appends the bytes of symbols[0, n) to *out. Throws kCorrupt for a symbol >= vocab_size().
-  void detokenize(const uint16_t* symbols, size_t n, std::vector<uint8_t>* out) const;
+  // max_bytes bounds the output (kCorrupt beyond it) before anything is allocated, so a hostile symbol
+  // stream cannot make the decoder allocate 64 bytes per symbol.
+  void detokenize(const uint16_t* symbols, size_t n, std::vector<uint8_t>* out,
+                  size_t max_bytes = SIZE_MAX) const;
 
   // The byte string of a symbol: one byte for 0..255, empty for the escapes, the learnt string above.
   std::vector<uint8_t> symbol_bytes(int id) const;

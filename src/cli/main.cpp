@@ -51,6 +51,18 @@ std::string output_path(const Options& o) {
   return path;
 }
 
+// -v: one line per block (info messages are shown only with -v), under the progress line.
+void log_block(const char* verb, const BlockInfo& b, ProgressLine* progress) {
+  if (!spdlog::should_log(spdlog::level::info)) return;
+  progress->clear();
+  const double raw = static_cast<double>(b.raw_bytes);
+  spdlog::info(
+      "block {} {}: {} bytes, {} symbols in {} streams, payload {} bytes, {:.4f} bpb (model {:.4f}), "
+      "{:.2f} s, {:.1f} KB/s",
+      b.index + 1, verb, b.raw_bytes, b.symbols, b.streams, b.payload_bytes, 8.0 * b.payload_bytes / raw,
+      b.model_bits / raw, b.seconds, b.seconds > 0 ? raw / 1000.0 / b.seconds : 0.0);
+}
+
 // --rm, like gzip/xz: only for a file written to a file (never with -c or to stdout).
 void remove_input(const Options& o, const std::string& output) {
   if (!o.remove_input || o.input == "-" || output == "-") return;
@@ -75,6 +87,7 @@ int run_compress(const Options& o, const Backend& backend, const std::atomic<boo
   job.tokenizer.adaptive = !o.vocab_fixed;
   job.cancel = cancel;
   job.on_progress = [&progress](const ProgressInfo& info) { progress.update(info); };
+  job.on_block = [&progress](const BlockInfo& b) { log_block("coded", b, &progress); };
   Stats stats = compress(in, out, job);
   output.commit();
   remove_input(o, path);
@@ -108,6 +121,7 @@ int run_decompress(const Options& o, const Backend& backend, const std::atomic<b
   job.ignore_fingerprint = o.ignore_fingerprint;
   job.cancel = cancel;
   job.on_progress = [&progress](const ProgressInfo& info) { progress.update(info); };
+  job.on_block = [&progress](const BlockInfo& b) { log_block("decoded", b, &progress); };
   Stats stats = decompress(in, out, job);
   if (output) output->commit();
   if (output) remove_input(o, path);

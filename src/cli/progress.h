@@ -12,6 +12,7 @@ class ProgressLine {
   explicit ProgressLine(bool enabled);
   ~ProgressLine();
   void update(const ProgressInfo& info);
+  void clear();  // erases the line (before a log message); the next update() draws it again
 
  private:
   using Clock = std::chrono::steady_clock;
