@@ -1,6 +1,7 @@
 // nncpp command-line tool: parses options, opens files safely, runs the engine, maps errors to exit codes.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -153,6 +154,10 @@ int run(const Options& o) {
 int main(int argc, char** argv) {
   using namespace nncpp::cli;
   pin_cpu_kernels(argv);
+  // Training allocates megabyte-sized temporaries every segment; glibc would mmap and unmap each one and
+  // the kernel would zero fresh pages every time (~8% of the run). Keep them on the heap instead.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   std::signal(SIGPIPE, SIG_IGN);  // a closed pipe becomes a write error, not a silent death
   Options options;
   if (std::optional<int> status = parse_options(argc, argv, &options)) return *status;
