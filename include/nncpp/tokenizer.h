@@ -25,7 +25,7 @@ struct TokenizerOptions {
   // Upper bound on the number of symbols (0 = bytes only). The API accepts up to 65536; the product uses
   // at most 16384. A value below 259 leaves no room for learnt symbols and also means bytes only.
   int max_vocab = 16384;
-  // true: no dictionary for small inputs (< 16 KiB) or non-text inputs; at most 2 sqrt(n) learnt symbols
+  // true: no dictionary for small inputs (< 32 KiB) or non-text inputs; at most 2 sqrt(n) learnt symbols
   // for n input bytes (about 4k at 4 MB, the full 16k from 64 MB on); min_freq 4 and symbol_cost_bits 16
   // unless set. false: aim for max_vocab, with min_freq 2 and no symbol cost unless set (`--vocab N`).
   bool adaptive = true;
