@@ -1,5 +1,6 @@
 #include "report.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -96,7 +97,7 @@ std::string describe_header(const FileHeader& h, uint64_t compressed_bytes, bool
     << "\n";
   for (const FingerprintField& f : h.fingerprint) {
     std::string name = f.name;
-    name.resize(16, ' ');
+    name.resize(std::max<size_t>(name.size(), 16), ' ');
     o << name << " " << f.value << "\n";
   }
   return o.str();
