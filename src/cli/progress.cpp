@@ -28,7 +28,7 @@ void ProgressLine::update(const ProgressInfo& info) {
   char eta[32] = "";
   char total[48] = "";
   if (info.bytes_total != kUnknownSize && info.bytes_total > 0) {
-    std::snprintf(total, sizeof total, " / %.1f MB (%.0f%%)", info.bytes_total / 1e6,
+    std::snprintf(total, sizeof total, " / %.2f MB (%.0f%%)", info.bytes_total / 1e6,
                   100.0 * info.bytes_done / info.bytes_total);
     if (kbps > 0) {
       long left = static_cast<long>((info.bytes_total - info.bytes_done) / 1000.0 / kbps);

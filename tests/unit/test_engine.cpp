@@ -1,11 +1,9 @@
-// The coding loop (include/nncpp/engine.h) driven by a small deterministic predictor defined here, so it
-// runs without LibTorch: round trips across block and stream boundaries, error handling of damaged files
-// (only verified blocks reach the output), fingerprints, cancellation and the statistics.
-//
-// The predictor also checks that the engine keeps the contract of predictor.h: reset_streams() before
-// stepping, at most `segment` steps between train() calls, train() for exactly the steps made, the symbol
-// fed to a stream is the one coded just before in that stream, masks only end streams, and the compressor
-// and decompressor make exactly the same calls (a hash over every call and its arguments).
+// The coding loop (include/nncpp/engine.h) driven by a small deterministic predictor
+// (tests/support/count_predictor.h), so it runs without LibTorch: round trips across block and stream
+// boundaries, error handling of damaged files (only verified blocks reach the output), fingerprints,
+// cancellation and the statistics. The predictor checks that the engine keeps the contract of predictor.h,
+// and that the compressor and decompressor make exactly the same calls (a hash over every call and its
+// arguments).
 #include "nncpp/engine.h"
 
 #include <gtest/gtest.h>
@@ -24,6 +22,7 @@
 #include "nncpp/checksum.h"
 #include "nncpp/error.h"
 #include "nncpp/format.h"
+#include "support/count_predictor.h"
 
 // ---- allocation tracking: the largest single allocation while a tracker is alive ----------------------
 namespace {
@@ -67,177 +66,9 @@ struct LargestAllocation {
   size_t bytes() const { return g_largest; }
 };
 
-// ---- the test predictor ------------------------------------------------------------------------------
-
-struct CallLog {
-  uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a over every call and its arguments
-  uint64_t resets = 0, steps = 0, trains = 0, live = 0, hinted_steps = 0, hints = 0;
-  int max_active = 0;
-  std::vector<std::string> violations;
-
-  void mix(uint64_t v) {
-    for (int i = 0; i < 8; ++i) {
-      hash ^= (v >> (8 * i)) & 0xFF;
-      hash *= 0x100000001b3ull;
-    }
-  }
-  void violation(const std::string& what) {
-    if (violations.size() < 20) violations.push_back(what);
-  }
-};
-
-// Adaptive order-1 model: per context (previous symbol, folded to 8 bits) counts of the next symbol, with
-// an additive prior. The counts change only in train(), from the targets and mask it is given, so
-// compressor and decompressor agree only if the engine makes identical calls on both sides.
-class CountingPredictor : public Predictor {
- public:
-  CountingPredictor(const Settings& s, CallLog* log, float prior)
-      : vocab_(static_cast<int>(s.model.vocab)),
-        max_streams_(static_cast<int>(s.model.streams)),
-        segment_(static_cast<int>(s.model.segment)),
-        prior_(prior),
-        log_(log),
-        counts_(static_cast<size_t>(256) * vocab_, 0),
-        totals_(256, 0) {}
-
-  void reset_streams(int active) override {
-    if (active < 1 || active > max_streams_) log_->violation("reset_streams(" + std::to_string(active) + ")");
-    if (pending_ != 0) log_->violation("reset_streams with untrained steps");
-    active = std::clamp(active, 1, max_streams_);
-    active_ = active;
-    pending_ = 0;
-    expected_.assign(active, 0);  // an empty stream starts from symbol 0 on both sides
-    ended_.assign(active, 0);
-    contexts_.assign(static_cast<size_t>(segment_) * active, 0);
-    prevs_.assign(static_cast<size_t>(segment_) * active, 0);
-    probs_.assign(static_cast<size_t>(active) * vocab_, 0.0f);
-    log_->resets++;
-    log_->max_active = std::max(log_->max_active, active);
-    log_->mix(0x5245534554ull);
-    log_->mix(static_cast<uint64_t>(active));
-  }
-
-  const float* step(const uint16_t* prev, const MatchHint* hints) override {
-    if (active_ == 0) log_->violation("step before reset_streams");
-    if (pending_ >= segment_) {
-      log_->violation("more than `segment` steps without train()");
-      pending_ = segment_ - 1;
-    }
-    log_->steps++;
-    log_->mix(0x53544550ull);
-    log_->mix(hints != nullptr);
-    if (hints != nullptr) log_->hinted_steps++;
-    for (int b = 0; b < active_; ++b) {
-      uint16_t x = prev[b];
-      log_->mix(x);
-      if (x >= vocab_) log_->violation("step: prev symbol out of range");
-      // The first step of a segment continues from the last symbol train() saw (steps inside a segment
-      // are checked in train(), which knows the symbols coded in between).
-      if (pending_ == 0 && !ended_[b] && x != expected_[b])
-        log_->violation("step: stream " + std::to_string(b) + " fed " + std::to_string(x) + ", coded " +
-                        std::to_string(expected_[b]) + " before");
-      int ctx = x & 0xFF;
-      contexts_[static_cast<size_t>(pending_) * active_ + b] = ctx;
-      prevs_[static_cast<size_t>(pending_) * active_ + b] = x;
-      const uint32_t* c = &counts_[static_cast<size_t>(ctx) * vocab_];
-      const float denom = static_cast<float>(totals_[ctx]) + prior_ * static_cast<float>(vocab_);
-      float* p = &probs_[static_cast<size_t>(b) * vocab_];
-      for (int s = 0; s < vocab_; ++s) p[s] = (static_cast<float>(c[s]) + prior_) / denom;
-      if (hints != nullptr) {
-        const MatchHint h = hints[b];
-        log_->mix(h.symbol);
-        log_->mix(h.length);
-        if (h.length > 0 && h.symbol >= vocab_) log_->violation("step: hinted symbol out of range");
-        if (h.length > 0 && h.symbol < vocab_) {
-          // Trust a long match more: the hinted symbol's probability grows with the match bucket.
-          log_->hints++;
-          p[h.symbol] *= 1.0f + 0.5f * static_cast<float>(match_bucket(h.length));
-          float sum = 0;
-          for (int s = 0; s < vocab_; ++s) sum += p[s];
-          for (int s = 0; s < vocab_; ++s) p[s] /= sum;
-        }
-      }
-    }
-    ++pending_;
-    return probs_.data();
-  }
-
-  void train(const uint16_t* targets, const uint8_t* mask, int steps) override {
-    log_->trains++;
-    log_->mix(0x545241494eull);
-    log_->mix(static_cast<uint64_t>(steps));
-    if (steps != pending_)
-      log_->violation("train(" + std::to_string(steps) + ") after " + std::to_string(pending_) + " steps");
-    steps = std::min(steps, pending_);
-    for (int t = 0; t < steps; ++t) {
-      for (int b = 0; b < active_; ++b) {
-        size_t k = static_cast<size_t>(t) * active_ + b;
-        log_->mix(mask[k]);
-        if (!mask[k]) {
-          ended_[b] = 1;
-          continue;
-        }
-        if (ended_[b]) log_->violation("mask: stream " + std::to_string(b) + " live again after ending");
-        uint16_t y = targets[k];
-        log_->mix(y);
-        if (y >= vocab_) {
-          log_->violation("train: target out of range");
-          continue;
-        }
-        log_->live++;
-        expected_[b] = y;  // what the next segment's first step must feed this stream
-        int ctx = contexts_[k];
-        counts_[static_cast<size_t>(ctx) * vocab_ + y] += 1;
-        totals_[ctx] += 1;
-      }
-      // Positions after t were fed targets[t]: check the contexts recorded at step t + 1.
-      if (t + 1 < steps)
-        for (int b = 0; b < active_; ++b) {
-          size_t k = static_cast<size_t>(t) * active_ + b;
-          if (mask[k] && prevs_[k + active_] != targets[k])
-            log_->violation("step " + std::to_string(t + 1) + " of stream " + std::to_string(b) +
-                            " was not fed the symbol coded at step " + std::to_string(t));
-        }
-    }
-    pending_ = 0;
-  }
-
- private:
-  int vocab_, max_streams_, segment_;
-  float prior_;
-  CallLog* log_;
-  std::vector<uint32_t> counts_;
-  std::vector<uint32_t> totals_;
-  int active_ = 0;
-  int pending_ = 0;
-  std::vector<uint16_t> expected_;
-  std::vector<uint8_t> ended_;
-  std::vector<int> contexts_;
-  std::vector<uint16_t> prevs_;
-  std::vector<float> probs_;
-};
-
-class TestBackend : public Backend {
- public:
-  explicit TestBackend(std::string version = "1", float prior = 0.05f)
-      : version_(std::move(version)), prior_(prior) {}
-
-  Fingerprint fingerprint(const Settings& settings) const override {
-    return {
-        {"backend", "test"}, {"version", version_}, {"threads", std::to_string(settings.runtime.threads)}};
-  }
-  std::unique_ptr<Predictor> create(const Settings& settings) const override {
-    ++created;
-    return std::make_unique<CountingPredictor>(settings, &log, prior_);
-  }
-
-  mutable CallLog log;
-  mutable int created = 0;
-
- private:
-  std::string version_;
-  float prior_;
-};
+using test_support::CallLog;
+using test_support::CountingPredictor;
+using test_support::TestBackend;
 
 // ---- helpers -----------------------------------------------------------------------------------------
 
@@ -714,6 +545,116 @@ TEST(EngineDamage, NotAnNncppFile) {
     EXPECT_EQ(d.code, ErrorCode::kNotNncpp) << d.message;
     EXPECT_TRUE(d.bytes.empty());
   }
+}
+
+// A hostile block record (valid CRCs) must be refused before it costs memory or model time: the symbols
+// array is allocated from the record's count, and the model runs once per symbol.
+std::string file_with_block(const std::string& file, const BlockHeader& claimed, const std::string& payload) {
+  std::istringstream in(file);
+  FileHeader header = read_file_header(in);
+  header.original_size = kUnknownSize;  // as if streamed: the header does not limit the block
+  BlockHeader block = claimed;
+  block.payload_bytes = static_cast<uint32_t>(payload.size());
+  block.payload_crc = crc32_update(0, reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
+  std::ostringstream out;
+  write_file_header(out, header);
+  write_block(out, block, reinterpret_cast<const uint8_t*>(payload.data()));
+  write_end(out, EndRecord{block.raw_bytes, 0});
+  return out.str();
+}
+
+TEST(EngineDamage, BytesOnlyBlockWithAnotherSymbolCountIsCorruptAtOnce) {
+  const uint32_t kBlock = 1u << 20;
+  TestBackend enc;
+  Compressed c = compress_string(text(3000, 20), small_settings(kBlock), enc);
+  ASSERT_EQ(c.stats.dictionary_bytes, 0u);
+  BlockHeader claimed;
+  claimed.raw_bytes = kBlock;
+  claimed.symbols = static_cast<uint32_t>(max_block_symbols(kBlock));  // in range for a dictionary
+  TestBackend dec;
+  LargestAllocation largest;
+  Decompressed d = decompress_string(file_with_block(c.bytes, claimed, ""), dec);
+  EXPECT_EQ(d.code, ErrorCode::kCorrupt) << d.message;
+  EXPECT_NE(d.message.find("symbol count"), std::string::npos) << d.message;
+  EXPECT_LT(largest.bytes(), size_t{1} << 20) << "allocated for the claimed symbols";
+  EXPECT_EQ(dec.log.steps, 0u);
+}
+
+TEST(EngineDamage, PayloadThatEndsBeforeItsSymbolsFailsWithinASegment) {
+  const uint32_t kBlock = 1u << 20;
+  const Settings s = small_settings(kBlock, 4, 64, 7);
+  TestBackend enc;
+  Compressed c = compress_string(text(3000, 21), s, enc);
+  Layout l = parse(c.bytes);
+  ASSERT_EQ(l.blocks.size(), 1u);
+  BlockHeader claimed;
+  claimed.raw_bytes = claimed.symbols = kBlock;  // 2^18 positions in each of 4 streams
+  for (size_t keep : {size_t{0}, size_t{3}, size_t{l.blocks[0].payload_bytes}}) {
+    SCOPED_TRACE("payload of " + std::to_string(keep) + " bytes");
+    TestBackend dec;
+    Decompressed d =
+        decompress_string(file_with_block(c.bytes, claimed, c.bytes.substr(l.payload_at[0], keep)), dec);
+    EXPECT_EQ(d.code, ErrorCode::kCorrupt) << d.message;
+    EXPECT_NE(d.message.find("payload ends"), std::string::npos) << d.message;
+    // The real payload codes 3000 symbols, 750 positions: it runs out within a segment after that.
+    EXPECT_LE(dec.log.steps, 3000 / 4 + 2 * s.model.segment);
+    EXPECT_TRUE(d.bytes.empty());
+  }
+}
+
+// ---- per-block reports -------------------------------------------------------------------------------
+
+TEST(EngineBlocks, EveryBlockIsReportedOnBothSides) {
+  const Settings s = small_settings(1024, 4, 64, 7);
+  const std::string data = text(2 * 1024 + 500, 22);
+  std::vector<BlockInfo> coded, decoded;
+  TestBackend enc, dec;
+  std::istringstream in(data);
+  std::ostringstream out;
+  CompressJob job;
+  job.settings = s;
+  job.backend = &enc;
+  job.on_block = [&](const BlockInfo& b) { coded.push_back(b); };
+  Stats stats = compress(in, out, job);
+
+  std::istringstream in2(out.str());
+  std::ostringstream back;
+  DecompressJob djob;
+  djob.backend = &dec;
+  djob.on_block = [&](const BlockInfo& b) { decoded.push_back(b); };
+  decompress(in2, back, djob);
+  ASSERT_EQ(back.str(), data);
+
+  Layout l = parse(out.str());
+  ASSERT_EQ(coded.size(), 3u);
+  ASSERT_EQ(decoded.size(), 3u);
+  double model_bits = 0;
+  for (size_t i = 0; i < coded.size(); ++i) {
+    for (const BlockInfo* b : {&coded[i], &decoded[i]}) {
+      EXPECT_EQ(b->index, i);
+      EXPECT_EQ(b->raw_bytes, l.blocks[i].raw_bytes);
+      EXPECT_EQ(b->symbols, l.blocks[i].symbols);
+      EXPECT_EQ(b->payload_bytes, l.blocks[i].payload_bytes);
+      EXPECT_EQ(b->streams, streams_for_block(b->symbols, s));
+      EXPECT_GE(b->seconds, 0.0);
+    }
+    EXPECT_EQ(coded[i].model_bits, decoded[i].model_bits);
+    model_bits += coded[i].model_bits;
+  }
+  EXPECT_EQ(coded[2].raw_bytes, 500u);
+  EXPECT_NEAR(model_bits, stats.model_bits, 1e-9 * stats.model_bits);
+
+  // A damaged block is never reported: only those written (verified) are.
+  std::string bad = out.str();
+  bad[l.payload_at[1] + 2] ^= 0x10;
+  std::istringstream in3(bad);
+  std::ostringstream partial;
+  decoded.clear();
+  TestBackend dec2;
+  djob.backend = &dec2;
+  EXPECT_THROW(decompress(in3, partial, djob), Error);
+  ASSERT_EQ(decoded.size(), 1u);
+  EXPECT_EQ(partial.str().size(), decoded[0].raw_bytes);
 }
 
 // ---- fingerprints ------------------------------------------------------------------------------------

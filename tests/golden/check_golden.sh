@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Checks the golden files against the table in tests/golden/README.md, each run of nncpp in its own process:
+#   good/X.nncp: `nncpp d` gives X byte for byte, `nncpp t` passes;
+#   bad/*:      `nncpp d` exits with the table's status and leaves no output or temporary file behind.
+# Every file in good/ and bad/ must be in the table, and every row's file must exist.
+#
+#   tests/golden/check_golden.sh NNCPP [GOLDEN_DIR]
+set -uo pipefail
+nncpp=${1:?usage: check_golden.sh NNCPP [GOLDEN_DIR]}
+nncpp=$(cd "$(dirname "$nncpp")" && pwd)/$(basename "$nncpp")  # runs happen in a scratch folder
+[[ -x $nncpp ]] || { echo "check_golden.sh: no nncpp at $nncpp" >&2; exit 1; }
+dir=$(cd "${2:-$(dirname "$0")}" && pwd)
+# The tool pins OpenBLAS's and ATen's kernels on AVX2 CPUs by re-executing itself (src/cli/pin_kernels.cpp);
+# setting what it would set saves loading LibTorch twice per run.
+if grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo; then
+  export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell} ATEN_CPU_CAPABILITY=${ATEN_CPU_CAPABILITY:-avx2}
+fi
+work=$(mktemp -d "${TMPDIR:-/tmp}/nncpp-golden-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+failures=0
+checked=0
+
+fail() {
+  echo "FAIL $*"
+  failures=$((failures + 1))
+}
+
+# Rows of the README's table: | `good/text.txt.nncp` | 0 | how it was made |
+declare -A listed
+while IFS='|' read -r _ file status _; do
+  file=${file//[\` ]/}
+  status=${status// /}
+  [[ $file == good/* || $file == bad/* ]] || continue
+  listed[$file]=1
+  checked=$((checked + 1))
+  path=$dir/$file
+  if [[ ! -f $path ]]; then
+    fail "$file: listed in README.md but missing"
+    continue
+  fi
+  rm -rf "${work:?}"/*
+  start=$SECONDS
+  (cd "$work" && "$nncpp" d -q "$path" -o out 2>"$work.err")
+  code=$?
+  seconds=$((SECONDS - start))
+  if [[ $code != "$status" ]]; then
+    fail "$file: nncpp d exited with $code, expected $status: $(head -c 300 "$work.err")"
+  elif [[ $file == good/* ]]; then
+    if ! (cd "$work" && "$nncpp" t -q "$path"); then
+      fail "$file: nncpp t failed"
+    elif ! cmp -s "$work/out" "${path%.nncp}"; then
+      fail "$file: does not decode to ${file%.nncp}"
+    else
+      echo "ok   $file: decodes to ${file%.nncp} (${seconds} s)"
+    fi
+  elif left=$(find "$work" -mindepth 1 -printf '%f ') && [[ -n $left ]]; then
+    fail "$file: left ${left}behind"
+  else
+    echo "ok   $file: exit $code, no output (${seconds} s)"
+  fi
+done <"$dir/README.md"
+rm -f "$work.err"
+
+for path in "$dir"/good/*.nncp "$dir"/bad/*; do
+  file=${path#"$dir"/}
+  [[ -n ${listed[$file]:-} ]] || fail "$file: not described in README.md"
+done
+((checked > 0)) || fail "no golden files listed in $dir/README.md"
+
+if ((failures > 0)); then
+  echo "$failures of $checked golden files failed. If the nncpp version or the coded bytes changed on purpose"
+  echo "(LSTM numerics, coder, tokenizer, format), regenerate them: tests/golden/make_golden.sh BUILD_DIR"
+  exit 1
+fi
+echo "all $checked golden files ok"

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Regenerates every golden file (tests/golden/README.md) with the nncpp and golden_forge of a build:
+#
+#   tests/golden/make_golden.sh [BUILD_DIR]        (default: build)
+#
+# Run it when the nncpp version or anything that changes the coded bytes (the LSTM's numerics, the coder,
+# the tokenizer, the format) changes, review the diff, and commit the new files with that change.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=$(cd "${1:-$root/build}" && pwd)
+nncpp=$build/nncpp
+forge=$build/tests/golden_forge
+data=$root/data/regress
+for tool in "$nncpp" "$forge"; do
+  [[ -x $tool ]] || { echo "make_golden.sh: $tool not built (cmake --build $build)" >&2; exit 1; }
+done
+
+# A tiny model, so that each file codes in well under a second; everything else from level 1. The settings
+# are stored in each file, so decoding does not depend on the presets.
+model=(-1 --hidden 16 --layers 1 --min-stream 256)
+
+good=$here/good
+bad=$here/bad
+rm -rf "$good" "$bad"
+mkdir -p "$good" "$bad"
+
+# ---- good: originals and their compressed files ----
+: >"$good/empty"
+head -c 4000 "$data/paper1" >"$good/text.txt"
+head -c 6000 "$data/paper1" | tail -c 3000 >"$good/tokenized.txt"
+head -c 2500 "$data/obj1" >"$good/binary.bin"
+head -c 1500 "$data/grammar.lsp" >"$good/streamed.lsp"
+
+cd "$good"
+"$nncpp" c -q "${model[@]}" empty -o empty.nncp
+"$nncpp" c -q "${model[@]}" text.txt -o text.txt.nncp
+"$nncpp" c -q "${model[@]}" --vocab 400 tokenized.txt -o tokenized.txt.nncp
+"$nncpp" c -q "${model[@]}" --block-size 1 binary.bin -o binary.bin.nncp
+"$nncpp" c -q "${model[@]}" - <streamed.lsp >streamed.lsp.nncp
+
+# ---- bad: each must fail with the status the README gives, leaving no output ----
+head -c 3000 "$data/obj1" | tail -c 256 >"$bad/garbage.bin"
+: >"$bad/empty.nncp"
+for recipe in truncated-header truncated-payload flipped-header-bit flipped-payload-bit trailing-garbage \
+              version-2 flags-1 absurd-header-size absurd-model absurd-vocabulary other-libtorch absurd-block-size false-symbol-count; do
+  "$forge" "$recipe" "$good/text.txt.nncp" "$bad/$recipe.nncp"
+done
+"$forge" absurd-dictionary-size "$good/tokenized.txt.nncp" "$bad/absurd-dictionary-size.nncp"
+
+ls -l "$good" "$bad"
+echo "make_golden.sh: done; check with: (cd $build && ctest -R golden_files --output-on-failure)"
