@@ -1,7 +1,7 @@
 // nncpp command-line tool: parses options, opens files safely, runs the engine, maps errors to exit codes.
+#include <malloc.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <malloc.h>
 #include <unistd.h>
 
 #include <csignal>
