@@ -7,10 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "nncpp/byte_io.h"
 #include "nncpp/checksum.h"
 #include "nncpp/error.h"
 #include "nncpp/quantize.h"
 #include "nncpp/range_coder.h"
+#include "nncpp/train_gate.h"
 
 namespace nncpp {
 namespace {
@@ -26,42 +28,106 @@ void check_cancel(const std::atomic<bool>* cancel) {
     throw Error(ErrorCode::kInterrupted, "interrupted");
 }
 
-// Compressor side of code_block: the symbol is known, code it.
+// Each stream of a block has its own range coder, so a decoder can ask a model on an accelerator for all
+// streams' symbols at once (Predictor::device_find). The block payload is the streams' sizes (u32 each),
+// then their bytes in stream order (docs/format.md, "Streams and the payload").
+
+// Range of symbol s in the host distribution p (vocab floats), through the quantised table cum.
+SymbolRange host_range(const float* p, int vocab, uint32_t s, uint32_t* cum) {
+  quantize(p, vocab, cum);
+  return SymbolRange{cum[s], cum[s + 1] - cum[s], p[s]};
+}
+
+// Compressor side of code_block: the symbols are known, code them.
 class EncodeSide {
  public:
-  explicit EncodeSide(const uint16_t* symbols) : symbols_(symbols) {}
-  uint16_t code(size_t pos, const uint32_t* cum, int /*vocab*/) {
-    uint16_t s = symbols_[pos];
-    encoder_.encode(cum[s], cum[s + 1] - cum[s]);
-    return s;
+  EncodeSide(const uint16_t* symbols, int streams) : symbols_(symbols), encoders_(streams) {}
+
+  // Codes position `at` of every live stream; pos[b] is its index in the block. Fills coded[b].
+  void code(Predictor& predictor, const float* probs, int vocab, const uint8_t* live, const size_t* pos,
+            uint32_t* cum, uint16_t* coded, SymbolRange* ranges) {
+    const int streams = static_cast<int>(encoders_.size());
+    for (int b = 0; b < streams; ++b) coded[b] = live[b] ? symbols_[pos[b]] : 0;
+    if (probs == nullptr) predictor.device_ranges(coded, live, ranges);
+    for (int b = 0; b < streams; ++b) {
+      if (!live[b]) continue;
+      if (probs != nullptr)
+        ranges[b] = host_range(probs + static_cast<size_t>(b) * vocab, vocab, coded[b], cum);
+      encoders_[b].encode(ranges[b].low, ranges[b].freq);
+    }
   }
   void check_payload() const {}
-  RangeEncoder& encoder() { return encoder_; }
+
+  // Finishes every stream and returns the block payload.
+  std::vector<uint8_t> finish() {
+    std::vector<uint8_t> payload;
+    ByteWriter w(&payload);
+    for (RangeEncoder& e : encoders_) {
+      e.finish();
+      w.u32(static_cast<uint32_t>(e.bytes().size()));
+    }
+    for (const RangeEncoder& e : encoders_) w.bytes(e.bytes().data(), e.bytes().size());
+    return payload;
+  }
 
  private:
   const uint16_t* symbols_;
-  RangeEncoder encoder_;
+  std::vector<RangeEncoder> encoders_;
 };
 
-// Decompressor side: the coder tells which symbol it was.
+// Decompressor side: the coders tell which symbols they were.
 class DecodeSide {
  public:
-  DecodeSide(const uint8_t* payload, size_t size) : decoder_(payload, size) {}
-  uint16_t code(size_t /*pos*/, const uint32_t* cum, int vocab) {
-    uint32_t s = find_symbol(cum, vocab, decoder_.target());
-    decoder_.consume(cum[s], cum[s + 1] - cum[s]);
-    return static_cast<uint16_t>(s);
+  DecodeSide(const uint8_t* payload, size_t size, int streams) {
+    const size_t table = 4 * static_cast<size_t>(streams);
+    if (size < table) throw Error(ErrorCode::kCorrupt, "file is corrupt (block payload too short)");
+    ByteReader sizes(payload, table, "block payload");
+    size_t at = table;
+    for (int b = 0; b < streams; ++b) {
+      const size_t n = sizes.u32();
+      if (n > size - at) throw Error(ErrorCode::kCorrupt, "file is corrupt (stream sizes exceed the block)");
+      decoders_.emplace_back(payload + at, n);
+      at += n;
+    }
+    if (at != size) throw Error(ErrorCode::kCorrupt, "file is corrupt (stream sizes do not add up)");
+    targets_.resize(streams);
   }
-  // A valid payload never needs more than kMaxValidOverrun bytes past its end, at any point: reading further
-  // means damage or a hostile symbol count, so stop now instead of running the model to the block's end.
+
+  void code(Predictor& predictor, const float* probs, int vocab, const uint8_t* live, const size_t* /*pos*/,
+            uint32_t* cum, uint16_t* coded, SymbolRange* ranges) {
+    const int streams = static_cast<int>(decoders_.size());
+    if (probs == nullptr) {
+      for (int b = 0; b < streams; ++b) targets_[b] = live[b] ? decoders_[b].target() : 0;
+      predictor.device_find(targets_.data(), live, coded, ranges);
+    }
+    for (int b = 0; b < streams; ++b) {
+      if (!live[b]) {
+        coded[b] = 0;
+        continue;
+      }
+      if (probs != nullptr) {
+        const float* p = probs + static_cast<size_t>(b) * vocab;
+        quantize(p, vocab, cum);
+        coded[b] = static_cast<uint16_t>(find_symbol(cum, vocab, decoders_[b].target()));
+        ranges[b] = SymbolRange{cum[coded[b]], cum[coded[b] + 1] - cum[coded[b]], p[coded[b]]};
+      } else if (coded[b] >= vocab || ranges[b].freq == 0) {
+        throw Error(ErrorCode::kCorrupt, "file is corrupt (the model found no symbol)");
+      }
+      decoders_[b].consume(ranges[b].low, ranges[b].freq);
+    }
+  }
+
+  // A valid payload never needs more than kMaxValidOverrun bytes past a stream's end, at any point: reading
+  // further means damage or a hostile symbol count, so stop now instead of running the model to the end.
   void check_payload() const {
-    if (decoder_.overrun_bytes() > RangeDecoder::kMaxValidOverrun)
-      throw Error(ErrorCode::kCorrupt, "file is corrupt (block payload ends before its symbols)");
+    for (const RangeDecoder& d : decoders_)
+      if (d.overrun_bytes() > RangeDecoder::kMaxValidOverrun)
+        throw Error(ErrorCode::kCorrupt, "file is corrupt (block payload ends before its symbols)");
   }
-  const RangeDecoder& decoder() const { return decoder_; }
 
  private:
-  RangeDecoder decoder_;
+  std::vector<RangeDecoder> decoders_;
+  std::vector<uint32_t> targets_;
 };
 
 struct BlockProgress {
@@ -70,8 +136,30 @@ struct BlockProgress {
   uint64_t block_bytes;  // original bytes in this block (progress is reported pro rata)
 };
 
+// Retraining window (NNCP v3): for every stream the last `window` positions before `end` (fewer at the
+// stream's start), as inputs/targets/mask [length][streams] for Predictor::retrain. Returns the length.
+int gather_window(const uint16_t* symbols, size_t n, size_t stream_len, int streams, size_t end, int window,
+                  std::vector<uint16_t>* inputs, std::vector<uint16_t>* targets, std::vector<uint8_t>* mask) {
+  const int length = static_cast<int>(std::min<size_t>(window, end));
+  const size_t first = end - length;
+  inputs->assign(static_cast<size_t>(length) * streams, 0);
+  targets->assign(inputs->size(), 0);
+  mask->assign(inputs->size(), 0);
+  for (int t = 0; t < length; ++t) {
+    for (int b = 0; b < streams; ++b) {
+      const size_t q = first + t, pos = b * stream_len + q, k = static_cast<size_t>(t) * streams + b;
+      if (pos >= n) continue;
+      (*targets)[k] = symbols[pos];
+      (*inputs)[k] = q == 0 ? 0 : symbols[pos - 1];
+      (*mask)[k] = 1;
+    }
+  }
+  return length;
+}
+
 // Codes one block of n symbols as B contiguous streams, T positions per segment, one training step after
-// each segment. symbols[] is read (compress) or written (decompress) through side.code().
+// each segment (unless the train gate skips it) and a retraining pass every retrain_period segments.
+// symbols[] is read (compress) or written (decompress) through side.code().
 template <typename Side>
 double code_block(Predictor& predictor, const Settings& settings, size_t n, Side& side, uint16_t* symbols,
                   const BlockProgress& progress, const std::atomic<bool>* cancel) {
@@ -84,8 +172,17 @@ double code_block(Predictor& predictor, const Settings& settings, size_t n, Side
   std::vector<uint16_t> targets(static_cast<size_t>(segment) * streams);
   std::vector<uint8_t> mask(targets.size());
   std::vector<uint32_t> cum(vocab + 1);
+  std::vector<uint8_t> live(streams);
+  std::vector<size_t> pos(streams);
+  std::vector<uint16_t> coded(streams);
+  std::vector<SymbolRange> ranges(streams);
   double model_bits = 0;
   std::vector<MatchHint> hints(streams);
+  TrainGate gate(settings.model);
+  const uint32_t retrain_period = settings.model.retrain_period;
+  std::vector<uint16_t> window_inputs, window_targets;
+  std::vector<uint8_t> window_mask;
+  uint64_t segments = 0;
   std::unique_ptr<MatchModel> matches;
   if (settings.codec.match_order > 0) {
     matches = std::make_unique<MatchModel>(settings.codec.match_order, settings.codec.match_hash_bits);
@@ -96,28 +193,37 @@ double code_block(Predictor& predictor, const Settings& settings, size_t n, Side
   for (size_t start = 0; start < stream_len; start += segment) {
     check_cancel(cancel);
     int steps = static_cast<int>(std::min<size_t>(segment, stream_len - start));
+    double segment_bits = 0;
+    int64_t segment_symbols = 0;
     for (int t = 0; t < steps; ++t) {
       if (matches) matches->predict(start + t, hints.data());
       const float* probs = predictor.step(prev.data(), matches ? hints.data() : nullptr);
       for (int b = 0; b < streams; ++b) {
-        size_t pos = b * stream_len + start + t;
-        bool live = start + t < stream_len && pos < n;
-        size_t k = static_cast<size_t>(t) * streams + b;
-        mask[k] = live;
-        targets[k] = 0;
-        if (!live) continue;
-        const float* p = probs + static_cast<size_t>(b) * vocab;
-        quantize(p, vocab, cum.data());
-        uint16_t s = side.code(pos, cum.data(), vocab);
-        symbols[pos] = s;
-        targets[k] = s;
-        prev[b] = s;
-        model_bits -= std::log2(std::max(p[s], 1e-30f));
+        pos[b] = b * stream_len + start + t;
+        live[b] = start + t < stream_len && pos[b] < n;
+      }
+      side.code(predictor, probs, vocab, live.data(), pos.data(), cum.data(), coded.data(), ranges.data());
+      for (int b = 0; b < streams; ++b) {
+        const size_t k = static_cast<size_t>(t) * streams + b;
+        mask[k] = live[b];
+        targets[k] = coded[b];
+        if (!live[b]) continue;
+        symbols[pos[b]] = coded[b];
+        prev[b] = coded[b];
+        segment_bits -= std::log2(std::max(ranges[b].prob, 1e-30f));
+        ++segment_symbols;
       }
       if (matches) matches->update(start + t);
     }
     side.check_payload();
-    predictor.train(targets.data(), mask.data(), steps);
+    model_bits += segment_bits;
+    predictor.train(targets.data(), mask.data(), steps, gate.should_update(segment_bits, segment_symbols));
+    if (retrain_period > 0 && ++segments % retrain_period == 0) {
+      int length = gather_window(symbols, n, stream_len, streams, start + steps,
+                                 static_cast<int>(settings.model.retrain_window), &window_inputs,
+                                 &window_targets, &window_mask);
+      predictor.retrain(window_inputs.data(), window_targets.data(), window_mask.data(), length);
+    }
     if (*progress.callback) {
       ProgressInfo info = progress.base;
       info.bytes_done += static_cast<uint64_t>(static_cast<double>(progress.block_bytes) *
@@ -221,19 +327,19 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
     const Clock::time_point block_start = Clock::now();
     symbols.clear();
     dictionary.tokenize(raw.data(), raw.size(), &symbols);
-    EncodeSide side(symbols.data());
+    EncodeSide side(symbols.data(), streams_for_block(symbols.size(), settings));
     BlockProgress progress{&job.on_progress, done, raw.size()};
     double bits =
         code_block(*predictor, settings, symbols.size(), side, symbols.data(), progress, job.cancel);
-    side.encoder().finish();
+    const std::vector<uint8_t> payload = side.finish();
 
     BlockHeader block;
     block.raw_bytes = static_cast<uint32_t>(raw.size());
     block.symbols = static_cast<uint32_t>(symbols.size());
-    block.payload_bytes = static_cast<uint32_t>(side.encoder().bytes().size());
+    block.payload_bytes = static_cast<uint32_t>(payload.size());
     block.raw_crc = crc32_update(0, raw.data(), raw.size());
-    block.payload_crc = crc32_update(0, side.encoder().bytes().data(), block.payload_bytes);
-    stats.output_bytes += write_block(out, block, side.encoder().bytes().data());
+    block.payload_crc = crc32_update(0, payload.data(), block.payload_bytes);
+    stats.output_bytes += write_block(out, block, payload.data());
     if (job.on_block)
       job.on_block(BlockInfo{stats.blocks, block.raw_bytes, block.symbols, block.payload_bytes,
                              streams_for_block(block.symbols, settings), bits, seconds_since(block_start)});
@@ -296,7 +402,7 @@ Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job) 
     if (dictionary.empty() && block.symbols != block.raw_bytes)
       throw Error(ErrorCode::kCorrupt, "file is corrupt (block symbol count differs from its size)");
     symbols.assign(block.symbols, 0);
-    DecodeSide side(payload.data(), payload.size());
+    DecodeSide side(payload.data(), payload.size(), streams_for_block(block.symbols, settings));
     BlockProgress progress{&job.on_progress, done, block.raw_bytes};
     double bits =
         code_block(*predictor, settings, symbols.size(), side, symbols.data(), progress, job.cancel);

@@ -52,12 +52,23 @@ void write_settings(ByteWriter& w, const Settings& s) {
   w.f32(m.adam_eps);
   w.f32(m.grad_clip);
   w.u64(m.seed);
+  w.u32(m.heads);
+  w.u32(m.ff);
+  w.u32(m.memory);
+  w.u32(m.group);
+  w.u32(m.retrain_period);
+  w.u32(m.retrain_window);
+  w.f32(m.retrain_lr);
+  w.f32(m.dropout);
+  w.u32(m.train_max_skip);
+  w.f32(m.train_margin);
   w.u32(s.codec.block_bytes);
   w.u32(s.codec.min_stream_symbols);
   w.u32(s.codec.match_order);
   w.u32(s.codec.match_hash_bits);
   w.u32(s.runtime.threads);
   w.short_string(s.runtime.device);
+  w.short_string(s.runtime.dtype);
 }
 
 Settings read_settings(ByteReader& r) {
@@ -79,12 +90,23 @@ Settings read_settings(ByteReader& r) {
   m.adam_eps = r.f32();
   m.grad_clip = r.f32();
   m.seed = r.u64();
+  m.heads = r.u32();
+  m.ff = r.u32();
+  m.memory = r.u32();
+  m.group = r.u32();
+  m.retrain_period = r.u32();
+  m.retrain_window = r.u32();
+  m.retrain_lr = r.f32();
+  m.dropout = r.f32();
+  m.train_max_skip = r.u32();
+  m.train_margin = r.f32();
   s.codec.block_bytes = r.u32();
   s.codec.min_stream_symbols = r.u32();
   s.codec.match_order = r.u32();
   s.codec.match_hash_bits = r.u32();
   s.runtime.threads = r.u32();
   s.runtime.device = r.short_string();
+  s.runtime.dtype = r.short_string();
   return s;
 }
 
@@ -226,10 +248,10 @@ RecordTag read_record(std::istream& in, const Settings& settings, BlockHeader* b
   block->payload_crc = r.u32();
   check_crc(bytes, kBlockRecordBytes - 4, r.u32(), "block record");
   // Even a hopeless model codes a symbol in at most 31 bits (frequencies are >= 1 of 2^31), hence 4 bytes
-  // per symbol plus the flush.
+  // per symbol, plus per stream its size field and flush.
   if (block->raw_bytes == 0 || block->raw_bytes > settings.codec.block_bytes || block->symbols == 0 ||
       block->symbols > max_block_symbols(block->raw_bytes) ||
-      block->payload_bytes > 4ull * block->symbols + 64)
+      block->payload_bytes > 4ull * block->symbols + 12ull * settings.model.streams + 64)
     throw Error(ErrorCode::kCorrupt, "file is corrupt (block sizes out of range)");
   // Read in chunks: a truncated file must not make us allocate the size it claims.
   constexpr size_t kChunk = size_t{1} << 20;

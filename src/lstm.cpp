@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "nncpp/error.h"
+
 namespace nncpp {
 namespace {
 
@@ -133,7 +135,11 @@ float LstmPredictor::learning_rate() const {
   return static_cast<float>(std::max<double>(lr, s_.lr_floor));
 }
 
-void LstmPredictor::train(const uint16_t* targets, const uint8_t* mask, int steps) {
+void LstmPredictor::retrain(const uint16_t*, const uint16_t*, const uint8_t*, int) {
+  throw Error(ErrorCode::kUsage, "the LSTM model has no retraining pass");
+}
+
+void LstmPredictor::train(const uint16_t* targets, const uint8_t* mask, int steps, bool update) {
   torch::NoGradGuard no_grad;
   const int64_t B = active_, E = s_.embed, H = s_.hidden, L = s_.layers, V = s_.vocab;
   const int64_t rows = steps * B;
@@ -143,7 +149,7 @@ void LstmPredictor::train(const uint16_t* targets, const uint8_t* mask, int step
   torch::Tensor target_cpu = torch::empty({rows}, torch::kInt64);
   torch::Tensor weight_cpu = torch::empty({rows}, torch::kFloat32);
   int64_t live = 0;
-  for (int64_t i = 0; i < rows; ++i) live += mask[i] != 0;
+  for (int64_t i = 0; update && i < rows; ++i) live += mask[i] != 0;
   for (int64_t i = 0; i < rows; ++i) {
     target_cpu.data_ptr<int64_t>()[i] = targets[i];
     weight_cpu.data_ptr<float>()[i] = mask[i] != 0 ? 1.0f / static_cast<float>(live) : 0.0f;

@@ -22,7 +22,9 @@ class LstmPredictor : public Predictor {
 
   void reset_streams(int active) override;
   const float* step(const uint16_t* prev, const MatchHint* hints) override;
-  void train(const uint16_t* targets, const uint8_t* mask, int steps) override;
+  void train(const uint16_t* targets, const uint8_t* mask, int steps, bool update) override;
+  // The LSTM has no retraining pass (settings validation refuses it); throws Error(kUsage).
+  void retrain(const uint16_t* inputs, const uint16_t* targets, const uint8_t* mask, int length) override;
 
   // Every trained tensor, in a fixed order (embedding, (w, b) per layer, output w, b, match boost); for
   // tests that check the backward against finite differences.

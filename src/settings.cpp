@@ -1,5 +1,6 @@
 #include "nncpp/settings.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -22,6 +23,10 @@ const char* model_kind_name(ModelKind kind) {
   switch (kind) {
     case ModelKind::kLstm:
       return "lstm";
+    case ModelKind::kTransformer:
+      return "transformer";
+    case ModelKind::kTrace:
+      return "trace";
   }
   return "unknown";
 }
@@ -29,9 +34,10 @@ const char* model_kind_name(ModelKind kind) {
 void validate(const Settings& s) {
   const ModelSettings& m = s.model;
   // Bounds are generous for real use and small enough that a hostile header cannot ask for absurd memory.
-  require(m.kind == ModelKind::kLstm, "model kind");
+  require(m.kind == ModelKind::kLstm || m.kind == ModelKind::kTransformer || m.kind == ModelKind::kTrace,
+          "model kind");
   require(m.vocab >= 2 && m.vocab <= 65536, "vocab (2..65536)");
-  require(m.layers >= 1 && m.layers <= 32, "layers (1..32)");
+  require(m.layers >= 1 && m.layers <= 64, "layers (1..64)");
   require(m.hidden >= 1 && m.hidden <= 8192, "hidden (1..8192)");
   require(m.embed >= 1 && m.embed <= 8192, "embed (1..8192)");
   require(m.streams >= 1 && m.streams <= 4096, "streams (1..4096)");
@@ -43,18 +49,51 @@ void validate(const Settings& s) {
   require(std::isfinite(m.beta2) && m.beta2 > 0.0f && m.beta2 < 1.0f, "beta2 (0..1)");
   require(finite_positive(m.adam_eps), "adam eps (> 0)");
   require(std::isfinite(m.grad_clip) && m.grad_clip >= 0.0f, "grad clip (>= 0)");
+  require(m.train_max_skip <= 1024, "train max skip (0..1024)");
+  require(std::isfinite(m.train_margin) && m.train_margin >= 0.0f && m.train_margin < 1.0f,
+          "train margin (0..1)");
+  const bool attention = m.kind != ModelKind::kLstm;
+  if (attention) {
+    require(m.heads >= 1 && m.heads <= 256 && m.hidden % m.heads == 0, "heads (1..256, dividing hidden)");
+    require(m.ff >= 1 && m.ff <= 65536, "ff (1..65536)");
+    require(m.memory <= 4096, "memory (0..4096)");
+    require(m.group >= 1 && m.group <= 64, "group (1..64)");
+    require(m.kind == ModelKind::kTrace || m.group == 1, "group (TRACE models only)");
+    require(m.retrain_period == 0 || (m.retrain_window >= 1 && m.retrain_window <= 4096),
+            "retrain window (1..4096)");
+    require(uint64_t{m.streams} * m.retrain_window <= (1u << 20), "streams * retrain window (at most 2^20)");
+    require(finite_positive(m.retrain_lr) && m.retrain_lr < 1.0f, "retrain lr (0..1)");
+    require(std::isfinite(m.dropout) && m.dropout >= 0.0f && m.dropout < 1.0f, "dropout (0..1)");
+  } else {
+    // The LSTM ignores the attention fields; insisting on their defaults keeps one file = one meaning.
+    const ModelSettings defaults;
+    require(m.heads == defaults.heads && m.ff == defaults.ff && m.memory == 0 && m.group == 1 &&
+                m.dropout == 0.0f,
+            "heads/ff/memory/group/dropout (attention models only)");
+    require(m.retrain_period == 0, "retraining (attention models only)");
+  }
   require(s.codec.block_bytes >= 1024 && s.codec.block_bytes <= (1u << 30), "block size (1 KiB..1 GiB)");
   require(s.codec.min_stream_symbols >= 1, "min stream symbols (>= 1)");
   require(s.codec.match_order <= 64, "match order (0..64)");
   require(s.codec.match_hash_bits >= 10 && s.codec.match_hash_bits <= 26, "match hash bits (10..26)");
   // A hostile header must not make the decoder allocate absurd memory: bound the parameters (with Adam
   // state) and the per-segment activations, whose largest part is T*B*V probabilities.
-  const uint64_t V = m.vocab, H = m.hidden, E = m.embed, L = m.layers;
-  const uint64_t params = V * E + L * 4 * H * (E + 2 * H) + V * L * H;
-  const uint64_t activations = uint64_t{m.streams} * m.segment * (V + L * (E + 8 * H));
+  const uint64_t V = m.vocab, H = m.hidden, E = m.embed, L = m.layers, B = m.streams;
+  uint64_t params = 0, activations = 0;
+  if (attention) {
+    // Embeddings, per layer attention (4 H^2) + GEGLU (3 H ff), output; autograd keeps ~(8 H + 3 ff)
+    // floats per position and layer over memory + segment (or the retraining window).
+    const uint64_t positions = std::max<uint64_t>(m.memory + m.segment, m.retrain_window);
+    params = V * std::max<uint64_t>(E, H) + L * (4 * H * H + 3 * H * m.ff) + V * H;
+    activations = B * positions * (V + L * (8 * H + 3 * m.ff + uint64_t{m.heads} * positions));
+  } else {
+    params = V * E + L * 4 * H * (E + 2 * H) + V * L * H;
+    activations = B * m.segment * (V + L * (E + 8 * H));
+  }
   require((2 * params + activations) * sizeof(float) <= (uint64_t{16} << 30), "model size (at most 16 GiB)");
   require(s.runtime.threads >= 1 && s.runtime.threads <= 256, "threads (1..256)");
   require(!s.runtime.device.empty() && s.runtime.device.size() <= 64, "device name");
+  require(s.runtime.dtype == "float32" || s.runtime.dtype == "bfloat16", "dtype (float32, bfloat16)");
 }
 
 }  // namespace nncpp

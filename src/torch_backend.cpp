@@ -91,6 +91,8 @@ class TorchBackend : public Backend {
  public:
   Fingerprint fingerprint(const Settings& settings) const override {
     torch::Device device = parse_device(settings.runtime.device);
+    if (settings.runtime.dtype != "float32" && !device.is_cuda())
+      throw Error(ErrorCode::kUsage, "--dtype " + settings.runtime.dtype + " needs --device cuda");
     // Pin the thread count: reductions inside GEMMs split differently with more threads.
     torch::set_num_threads(static_cast<int>(settings.runtime.threads));
     Fingerprint fp;
@@ -98,7 +100,7 @@ class TorchBackend : public Backend {
     fp.push_back({"libtorch", torch_version()});
     fp.push_back({"device", device.is_cpu() ? "cpu" : "cuda"});
     fp.push_back({"threads", std::to_string(settings.runtime.threads)});
-    fp.push_back({"dtype", "float32"});
+    fp.push_back({"dtype", settings.runtime.dtype});
     if (device.is_cpu()) {
       fp.push_back({"cpu_kernels", cpu_capability()});
       fp.push_back({"blas", blas_kernel()});
@@ -112,6 +114,9 @@ class TorchBackend : public Backend {
   }
 
   std::unique_ptr<Predictor> create(const Settings& settings) const override {
+    if (settings.model.kind != ModelKind::kLstm)
+      throw Error(ErrorCode::kUsage, std::string("model ") + model_kind_name(settings.model.kind) +
+                                         " is not available in this build");
     return std::make_unique<LstmPredictor>(settings.model, parse_device(settings.runtime.device));
   }
 };

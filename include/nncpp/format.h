@@ -18,7 +18,7 @@
 namespace nncpp {
 
 constexpr std::array<uint8_t, 8> kMagic = {0x89, 'N', 'N', 'C', 'P', 'P', '\r', '\n'};
-constexpr uint16_t kFormatVersion = 1;
+constexpr uint16_t kFormatVersion = 2;
 constexpr uint64_t kUnknownSize = std::numeric_limits<uint64_t>::max();
 
 // Bounds that keep a hostile header from asking for absurd allocations.

@@ -12,4 +12,7 @@ constexpr int kDefaultLevel = 5;
 // Throws Error(kUsage) for a level outside 1..9.
 Settings preset(int level);
 
+// The level's settings with the model of another family, sized for about the same speed (--model).
+Settings family_preset(ModelKind kind, int level);
+
 }  // namespace nncpp

@@ -7,17 +7,24 @@
 
 namespace nncpp {
 
-enum class ModelKind : uint8_t { kLstm = 1 };
+// Predictor families (docs/architecture.md, "Models").
+enum class ModelKind : uint8_t { kLstm = 1, kTransformer = 2, kTrace = 3 };
 
 const char* model_kind_name(ModelKind kind);
 
-// The predictor's hyper-parameters and its online-training schedule.
+// The predictor's hyper-parameters and its online-training schedule. Fields marked (attention) are used by
+// the Transformer and TRACE models only; they must keep their defaults for the LSTM.
 struct ModelSettings {
   ModelKind kind = ModelKind::kLstm;
   uint32_t vocab = 256;      // symbols the model predicts (256 = bytes)
-  uint32_t layers = 2;       // LSTM layers
-  uint32_t hidden = 128;     // LSTM cell width
-  uint32_t embed = 32;       // symbol embedding width (fed to every layer)
+  uint32_t layers = 2;       // LSTM layers / attention layers
+  uint32_t hidden = 128;     // LSTM cell width / d_model
+  uint32_t embed = 32;       // LSTM: symbol embedding width (fed to every layer); TRACE: width per symbol
+                             // of a position's concatenated embeddings; Transformer: unused (= hidden)
+  uint32_t heads = 4;        // (attention) heads; hidden % heads == 0
+  uint32_t ff = 512;         // (attention) feed-forward inner width (GEGLU)
+  uint32_t memory = 0;       // (attention) Transformer-XL memory: positions of earlier segments attended to
+  uint32_t group = 1;        // (attention) TRACE: symbols whose embeddings are concatenated per position
   uint32_t streams = 32;     // B: streams advanced in lockstep (one batch)
   uint32_t segment = 10;     // T: positions per training step
   float lr = 2e-2f;          // learning rate at step 0
@@ -27,6 +34,17 @@ struct ModelSettings {
   float adam_eps = 1e-6f;
   float grad_clip = 1.0f;           // each gradient element is clamped to [-grad_clip, grad_clip]; 0 = off
   uint64_t seed = 0x6e6e637070ull;  // weight initialisation
+  // Retraining (NNCP v3, attention models only): every retrain_period training steps, one extra optimizer
+  // step over the last retrain_window positions of every stream, from an empty state, with dropout.
+  uint32_t retrain_period = 0;  // 0 = off
+  uint32_t retrain_window = 0;  // positions per stream
+  float retrain_lr = 1e-3f;     // learning rate of retraining steps: retrain_lr / sqrt(1 + k / lr_decay)
+  float dropout = 0.0f;         // dropout probability, active in retraining steps only
+  // Adaptive training (TRACE): after a segment whose coded loss is within train_margin (relative) of the
+  // running average, the optimizer step may be skipped, at most train_max_skip times in a row; the state
+  // still moves on. 0 = every segment trains.
+  uint32_t train_max_skip = 0;
+  float train_margin = 0.0f;
 };
 
 // How the input is cut up for coding.
@@ -44,6 +62,7 @@ struct CodecSettings {
 struct RuntimeSettings {
   uint32_t threads = 1;
   std::string device = "cpu";
+  std::string dtype = "float32";  // float32, or bfloat16 (CUDA only: weights and activations in bf16)
 };
 
 struct Settings {

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <map>
 
 #include "exit_status.h"
 #include "nncpp/error.h"
@@ -15,11 +16,13 @@ namespace {
 // Expert overrides of the level preset; unset ones keep the preset's value.
 struct Overrides {
   std::optional<uint32_t> match_order, vocab, layers, hidden, embed, streams, segment, lr_decay, block_kib,
-      min_stream;
-  std::optional<float> lr, lr_floor, beta2, grad_clip;
+      min_stream, heads, ff, memory, group, retrain_period, retrain_window, train_max_skip;
+  std::optional<float> lr, lr_floor, beta2, grad_clip, retrain_lr, dropout, train_margin;
   std::optional<uint64_t> seed;
+  std::optional<ModelKind> model;
   uint32_t threads = 1;
   std::string device = "cpu";
+  std::string dtype = "float32";
   int level = kDefaultLevel;
 };
 
@@ -45,6 +48,10 @@ void add_common_options(CLI::App* sub, Options* o, Overrides* ov) {
   sub->add_option("--device", ov->device, "cpu, cuda or cuda:N (recorded; the decoder must match)");
 }
 
+// Names of the model families for --model.
+const std::map<std::string, ModelKind> kModelNames = {
+    {"lstm", ModelKind::kLstm}, {"transformer", ModelKind::kTransformer}, {"trace", ModelKind::kTrace}};
+
 void add_model_options(CLI::App* sub, Overrides* ov) {
   for (int level = kMinLevel; level <= kMaxLevel; ++level) {
     std::string name = "-" + std::to_string(level);
@@ -60,9 +67,31 @@ void add_model_options(CLI::App* sub, Overrides* ov) {
       ->group(expert);
   sub->add_option("--match-order", ov->match_order, "match model context in symbols (0 = off)")
       ->group(expert);
-  sub->add_option("--layers", ov->layers, "LSTM layers")->group(expert);
-  sub->add_option("--hidden", ov->hidden, "LSTM cell width")->group(expert);
-  sub->add_option("--embed", ov->embed, "symbol embedding width")->group(expert);
+  sub->add_option("--model", ov->model, "model family: lstm, transformer, trace (default: the level's)")
+      ->transform(CLI::CheckedTransformer(kModelNames, CLI::ignore_case))
+      ->group(expert);
+  sub->add_option("--dtype", ov->dtype, "float32, or bfloat16 (CUDA only; recorded)")
+      ->check(CLI::IsMember({"float32", "bfloat16"}))
+      ->group(expert);
+  sub->add_option("--layers", ov->layers, "LSTM / attention layers")->group(expert);
+  sub->add_option("--hidden", ov->hidden, "LSTM cell width / d_model")->group(expert);
+  sub->add_option("--embed", ov->embed, "symbol embedding width (LSTM; TRACE: per symbol)")->group(expert);
+  sub->add_option("--heads", ov->heads, "attention heads")->group(expert);
+  sub->add_option("--ff", ov->ff, "feed-forward inner width (attention models)")->group(expert);
+  sub->add_option("--memory", ov->memory, "Transformer-XL memory in positions")->group(expert);
+  sub->add_option("--group", ov->group, "TRACE: symbols concatenated per position")->group(expert);
+  sub->add_option("--retrain-period", ov->retrain_period, "segments between retraining passes (0 = off)")
+      ->group(expert);
+  sub->add_option("--retrain-window", ov->retrain_window, "positions per stream in a retraining pass")
+      ->group(expert);
+  sub->add_option("--retrain-lr", ov->retrain_lr, "learning rate of retraining passes")->group(expert);
+  sub->add_option("--dropout", ov->dropout, "dropout in retraining passes")->group(expert);
+  sub->add_option("--train-skip", ov->train_max_skip,
+                  "adaptive training: skip at most N stable segments in a row (0 = off)")
+      ->group(expert);
+  sub->add_option("--train-margin", ov->train_margin,
+                  "adaptive training: a segment is stable within this relative loss of the average")
+      ->group(expert);
   sub->add_option("--streams", ov->streams, "B: streams coded in lockstep")->group(expert);
   sub->add_option("--segment", ov->segment, "T: positions per training step")->group(expert);
   sub->add_option("--lr", ov->lr, "initial learning rate")->group(expert);
@@ -82,6 +111,8 @@ void apply(const std::optional<T>& value, U* field) {
 
 Settings build_settings(const Overrides& ov) {
   Settings s = preset(ov.level);
+  const bool family_changed = ov.model && *ov.model != s.model.kind;
+  if (family_changed) s = family_preset(*ov.model, ov.level);
   apply(ov.vocab, &s.codec.max_vocab);
   apply(ov.match_order, &s.codec.match_order);
   apply(ov.layers, &s.model.layers);
@@ -95,16 +126,29 @@ Settings build_settings(const Overrides& ov) {
   apply(ov.beta2, &s.model.beta2);
   apply(ov.grad_clip, &s.model.grad_clip);
   apply(ov.seed, &s.model.seed);
+  apply(ov.heads, &s.model.heads);
+  apply(ov.ff, &s.model.ff);
+  apply(ov.memory, &s.model.memory);
+  apply(ov.group, &s.model.group);
+  apply(ov.retrain_period, &s.model.retrain_period);
+  apply(ov.retrain_window, &s.model.retrain_window);
+  apply(ov.retrain_lr, &s.model.retrain_lr);
+  apply(ov.dropout, &s.model.dropout);
+  apply(ov.train_max_skip, &s.model.train_max_skip);
+  apply(ov.train_margin, &s.model.train_margin);
   if (ov.block_kib)
     s.codec.block_bytes =
         static_cast<uint32_t>(std::min<uint64_t>(uint64_t{*ov.block_kib} * 1024, 1ull << 31));
   apply(ov.min_stream, &s.codec.min_stream_symbols);
   bool custom = ov.match_order || ov.vocab || ov.layers || ov.hidden || ov.embed || ov.streams ||
                 ov.segment || ov.lr || ov.lr_floor || ov.lr_decay || ov.beta2 || ov.grad_clip || ov.seed ||
-                ov.block_kib || ov.min_stream;
+                ov.block_kib || ov.min_stream || family_changed || ov.heads || ov.ff || ov.memory ||
+                ov.group || ov.retrain_period || ov.retrain_window || ov.retrain_lr || ov.dropout ||
+                ov.train_max_skip || ov.train_margin;
   if (custom) s.level = 0;
   s.runtime.threads = ov.threads;
   s.runtime.device = ov.device;
+  s.runtime.dtype = ov.dtype;
   validate(s);
   return s;
 }
@@ -112,7 +156,8 @@ Settings build_settings(const Overrides& ov) {
 }  // namespace
 
 std::optional<int> parse_options(int argc, char** argv, Options* o) {
-  CLI::App app("nncpp: lossless compression with a neural network (LSTM) and a range coder", "nncpp");
+  CLI::App app("nncpp: lossless compression with a neural network (LSTM or Transformer) and a range coder",
+               "nncpp");
   app.footer(std::string("Examples:\n  nncpp c book.txt            writes book.txt.nncp\n"
                          "  nncpp d book.txt.nncp       writes book.txt\n"
                          "  nncpp c -9 -T 1 in out.nncp --stats-json stats.json\n\n") +

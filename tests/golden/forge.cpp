@@ -4,7 +4,7 @@
 //   golden_forge RECIPE IN OUT
 //
 // Recipes: truncated-header, truncated-payload, flipped-header-bit, flipped-payload-bit, trailing-garbage,
-// version-2, flags-1, absurd-header-size, absurd-model, absurd-vocabulary, absurd-dictionary-size,
+// future-version, flags-1, absurd-header-size, absurd-model, absurd-vocabulary, absurd-dictionary-size,
 // other-libtorch, absurd-block-size, false-symbol-count.
 #include <cstdint>
 #include <cstdio>
@@ -100,8 +100,8 @@ std::string forge(const std::string& recipe, std::string file) {
   }
 
   // Fields the writer cannot produce: patched in place, then the covering CRC recomputed.
-  if (recipe == "version-2" || recipe == "flags-1" || recipe == "absurd-dictionary-size") {
-    if (recipe == "version-2") put_u16(&file, 8, 2);
+  if (recipe == "future-version" || recipe == "flags-1" || recipe == "absurd-dictionary-size") {
+    if (recipe == "future-version") put_u16(&file, 8, nncpp::kFormatVersion + 1);
     if (recipe == "flags-1") put_u16(&file, 10, 1);
     if (recipe == "absurd-dictionary-size")
       put_u32(&file, header_crc_at - h.dictionary.size() - 4, 0xFFFFFFFFu);

@@ -43,7 +43,7 @@ cd "$good"
 head -c 3000 "$data/obj1" | tail -c 256 >"$bad/garbage.bin"
 : >"$bad/empty.nncp"
 for recipe in truncated-header truncated-payload flipped-header-bit flipped-payload-bit trailing-garbage \
-              version-2 flags-1 absurd-header-size absurd-model absurd-vocabulary other-libtorch absurd-block-size false-symbol-count; do
+              future-version flags-1 absurd-header-size absurd-model absurd-vocabulary other-libtorch absurd-block-size false-symbol-count; do
   "$forge" "$recipe" "$good/text.txt.nncp" "$bad/$recipe.nncp"
 done
 "$forge" absurd-dictionary-size "$good/tokenized.txt.nncp" "$bad/absurd-dictionary-size.nncp"

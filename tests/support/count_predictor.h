@@ -22,7 +22,8 @@ namespace nncpp::test_support {
 
 struct CallLog {
   uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a over every call and its arguments
-  uint64_t resets = 0, steps = 0, trains = 0, live = 0, hinted_steps = 0, hints = 0;
+  uint64_t resets = 0, steps = 0, trains = 0, updates = 0, retrains = 0, live = 0, hinted_steps = 0,
+           hints = 0;
   int max_active = 0;
   std::vector<std::string> violations;
 
@@ -113,10 +114,12 @@ class CountingPredictor : public Predictor {
     return probs_.data();
   }
 
-  void train(const uint16_t* targets, const uint8_t* mask, int steps) override {
+  void train(const uint16_t* targets, const uint8_t* mask, int steps, bool update) override {
     log_->trains++;
+    log_->updates += update;
     log_->mix(0x545241494eull);
     log_->mix(static_cast<uint64_t>(steps));
+    log_->mix(update);
     if (steps != pending_)
       log_->violation("train(" + std::to_string(steps) + ") after " + std::to_string(pending_) + " steps");
     steps = std::min(steps, pending_);
@@ -137,9 +140,7 @@ class CountingPredictor : public Predictor {
         }
         log_->live++;
         expected_[b] = y;  // what the next segment's first step must feed this stream
-        int ctx = contexts_[k];
-        counts_[static_cast<size_t>(ctx) * vocab_ + y] += 1;
-        totals_[ctx] += 1;
+        if (update) count(contexts_[k], y);
       }
       // Positions after t were fed targets[t]: check the contexts recorded at step t + 1.
       if (t + 1 < steps)
@@ -153,7 +154,35 @@ class CountingPredictor : public Predictor {
     pending_ = 0;
   }
 
+  // Retraining counts the window's pairs once more; the window must be a consistent run of each stream.
+  void retrain(const uint16_t* inputs, const uint16_t* targets, const uint8_t* mask, int length) override {
+    log_->retrains++;
+    log_->mix(0x5245545241ull);
+    log_->mix(static_cast<uint64_t>(length));
+    if (pending_ != 0) log_->violation("retrain inside a segment");
+    for (int t = 0; t < length; ++t)
+      for (int b = 0; b < active_; ++b) {
+        size_t k = static_cast<size_t>(t) * active_ + b;
+        log_->mix(mask[k]);
+        if (!mask[k]) continue;
+        log_->mix(inputs[k]);
+        log_->mix(targets[k]);
+        if (inputs[k] >= vocab_ || targets[k] >= vocab_) {
+          log_->violation("retrain: symbol out of range");
+          continue;
+        }
+        if (t > 0 && mask[k - active_] && inputs[k] != targets[k - active_])
+          log_->violation("retrain: window inputs are not the previous targets");
+        count(inputs[k] & 0xFF, targets[k]);
+      }
+  }
+
  private:
+  void count(int ctx, uint16_t y) {
+    counts_[static_cast<size_t>(ctx) * vocab_ + y] += 1;
+    totals_[ctx] += 1;
+  }
+
   int vocab_, max_streams_, segment_;
   float prior_;
   CallLog* log_;

@@ -472,7 +472,7 @@ TEST(FormatHeader, WrongBodySizeIsCorrupt) {
 TEST(FormatHeader, BodySizeZeroWithMatchingCrcIsCorrupt) {
   // A well-formed envelope around an empty body: the body parser must report truncation, not crash.
   std::string bytes(kMagic.begin(), kMagic.end());
-  bytes += std::string("\x01\x00\x00\x00\x00\x00\x00\x00", 8);
+  bytes += std::string(1, static_cast<char>(kFormatVersion)) + std::string(7, '\0');
   bytes += std::string(4, '\0');
   fix_header_crc(&bytes, bytes.size());
   EXPECT_EQ(header_error(bytes), ErrorCode::kCorrupt);

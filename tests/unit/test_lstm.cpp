@@ -72,7 +72,7 @@ void drive(Predictor& p, const Settings& s, int streams, const std::vector<uint1
       on_probs(start + t, p.step(prev.data(), h));
       for (int b = 0; b < streams; ++b) prev[b] = symbols[static_cast<size_t>(start + t) * streams + b];
     }
-    p.train(&symbols[static_cast<size_t>(start) * streams], &m[static_cast<size_t>(start) * streams], n);
+    p.train(&symbols[static_cast<size_t>(start) * streams], &m[static_cast<size_t>(start) * streams], n, true);
   }
 }
 
@@ -138,8 +138,8 @@ TEST_P(LstmVocab, InterleavedPredictorsShareNoState) {
       }
     }
     std::vector<uint8_t> ones(static_cast<size_t>(n) * B, 1);
-    a->train(&sym_a[static_cast<size_t>(start) * B], ones.data(), n);
-    b->train(&sym_b[static_cast<size_t>(start) * B], ones.data(), n);
+    a->train(&sym_a[static_cast<size_t>(start) * B], ones.data(), n, true);
+    b->train(&sym_b[static_cast<size_t>(start) * B], ones.data(), n, true);
   }
 }
 
@@ -336,7 +336,7 @@ TEST(Lstm, ResetStreamsStartsFromAnEmptyStateAndAllowsAnyActiveCount) {
     EXPECT_EQ(0, std::memcmp(probs, probs + static_cast<size_t>(b) * V, V * sizeof(float))) << b;
   std::vector<uint16_t> targets(4, 66);
   std::vector<uint8_t> mask(4, 1);
-  p->train(targets.data(), mask.data(), 1);
+  p->train(targets.data(), mask.data(), 1, true);
 }
 
 TEST(Lstm, StreamsAreIndependentWithinAStep) {

@@ -107,7 +107,7 @@ void check_gradient(uint64_t seed, int steps, bool partial_mask, bool with_hints
 
   // The analytic gradient, read back from one training step on the segment.
   segment_loss(*predictor, pr);
-  predictor->train(pr.symbols.data(), pr.mask.data(), pr.steps);
+  predictor->train(pr.symbols.data(), pr.mask.data(), pr.steps, true);
   const double lr = pr.settings.model.lr, eps = pr.settings.model.adam_eps;
   std::vector<torch::Tensor> grads;
   for (size_t k = 0; k < params.size(); ++k) {
