@@ -19,10 +19,14 @@ uint64_t splitmix64(uint64_t* state) {
 }  // namespace
 
 LstmPredictor::LstmPredictor(const ModelSettings& settings, torch::Device device)
+    : LstmPredictor(settings, device, !device.is_cpu()) {}
+
+LstmPredictor::LstmPredictor(const ModelSettings& settings, torch::Device device, bool device_coding)
     : s_(settings),
       device_(device),
       opts_(torch::TensorOptions().dtype(torch::kFloat32).device(device)),
-      rng_(settings.seed) {
+      rng_(settings.seed),
+      device_coding_(device_coding) {
   const int64_t V = s_.vocab, E = s_.embed, H = s_.hidden, L = s_.layers;
   emb_ = param({V, E}, 1.0f);
   params_.push_back(emb_);  // params_ order: emb, (w, b) per layer, w_out, b_out, match_boost
@@ -72,7 +76,6 @@ void LstmPredictor::reset_streams(int active) {
   match_bucket_ = torch::zeros({T, B}, int64);
   hcat_ = torch::empty({T, B, L * H}, opts_);
   probs_ = torch::empty({T, B, static_cast<int64_t>(s_.vocab)}, opts_);
-  if (!device_.is_cpu()) probs_host_ = torch::empty({B, static_cast<int64_t>(s_.vocab)}, torch::kFloat32);
 }
 
 const float* LstmPredictor::step(const uint16_t* prev, const MatchHint* hints) {
@@ -125,9 +128,9 @@ const float* LstmPredictor::step(const uint16_t* prev, const MatchHint* hints) {
     p.scatter_add_(1, col, match_boost_.index_select(0, match_bucket_[t]).unsqueeze(1));
   }
   torch::softmax_out(p, p.clone(), 1);
-  if (device_.is_cpu()) return p.data_ptr<float>();
-  probs_host_.copy_(p);
-  return probs_host_.data_ptr<float>();
+  if (!device_coding_) return p.data_ptr<float>();
+  coder_.set(p);
+  return nullptr;
 }
 
 float LstmPredictor::learning_rate() const {

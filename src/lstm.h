@@ -12,19 +12,30 @@
 
 #include <vector>
 
+#include "device_coding.h"
 #include "nncpp/predictor.h"
 
 namespace nncpp {
 
 class LstmPredictor : public Predictor {
  public:
+  // device_coding: quantise on the model's device and return nullptr from step() (see device_coding.h);
+  // the default for any device but the CPU. Tests turn it on for the CPU.
   LstmPredictor(const ModelSettings& settings, torch::Device device);
+  LstmPredictor(const ModelSettings& settings, torch::Device device, bool device_coding);
 
   void reset_streams(int active) override;
   const float* step(const uint16_t* prev, const MatchHint* hints) override;
   void train(const uint16_t* targets, const uint8_t* mask, int steps, bool update) override;
   // The LSTM has no retraining pass (settings validation refuses it); throws Error(kUsage).
   void retrain(const uint16_t* inputs, const uint16_t* targets, const uint8_t* mask, int length) override;
+  void device_ranges(const uint16_t* symbols, const uint8_t* live, SymbolRange* out) override {
+    coder_.ranges(symbols, live, out);
+  }
+  void device_find(const uint32_t* targets, const uint8_t* live, uint16_t* symbols,
+                   SymbolRange* out) override {
+    coder_.find(targets, live, symbols, out);
+  }
 
   // Every trained tensor, in a fixed order (embedding, (w, b) per layer, output w, b, match boost); for
   // tests that check the backward against finite differences.
@@ -66,7 +77,8 @@ class LstmPredictor : public Predictor {
   torch::Tensor match_bucket_;  // [T, B] int64 match_bucket of each step's hint (0 = none)
   torch::Tensor hcat_;          // [T, B, L*H] every layer's h (the output layer's input)
   torch::Tensor probs_;         // [T, B, V] softmax of each step
-  torch::Tensor probs_host_;    // [B, V] host copy when the device is not the CPU
+  bool device_coding_;
+  DeviceCoder coder_;
 };
 
 }  // namespace nncpp

@@ -8,6 +8,7 @@
 
 #include "lstm.h"
 #include "nncpp/error.h"
+#include "transformer.h"
 
 namespace nncpp {
 namespace {
@@ -114,10 +115,12 @@ class TorchBackend : public Backend {
   }
 
   std::unique_ptr<Predictor> create(const Settings& settings) const override {
-    if (settings.model.kind != ModelKind::kLstm)
-      throw Error(ErrorCode::kUsage, std::string("model ") + model_kind_name(settings.model.kind) +
-                                         " is not available in this build");
-    return std::make_unique<LstmPredictor>(settings.model, parse_device(settings.runtime.device));
+    const torch::Device device = parse_device(settings.runtime.device);
+    if (settings.runtime.dtype != "float32")
+      throw Error(ErrorCode::kUsage, "dtype " + settings.runtime.dtype + " is not implemented yet");
+    if (settings.model.kind == ModelKind::kLstm)
+      return std::make_unique<LstmPredictor>(settings.model, device);
+    return std::make_unique<TransformerPredictor>(settings.model, device);
   }
 };
 

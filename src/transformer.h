@@ -1,0 +1,126 @@
+// Attention predictors: a Transformer-XL (NNCP v2/v3 style) and a TRACE-style byte model, which is the same
+// machinery configured differently (ModelSettings::kind):
+//
+//   kTransformer: x_t = embedding(s_t) (width hidden); `layers` pre-norm blocks of
+//                 x += Wo·attention(RMSNorm(x)),  x += W2·GEGLU(W1·RMSNorm(x)).
+//   kTrace:       x_t = Win·[emb(s_{t-group+1}), ..., emb(s_t)] (Win only if group·embed != hidden), each
+//                 block's feed-forward applied twice with the same weights; presets use one layer.
+//   Both:         logits = Wout·RMSNorm(x) + b + match boost; softmax.
+//
+// Attention is causal over [memory, segment so far]: the memory holds each layer's inputs of the last
+// `memory` positions of earlier segments (Transformer-XL); their keys and values are recomputed with the
+// current weights when the weights changed, and are constants for training. Positions are relative: a learnt
+// per-head bias by distance (see transformer.cpp for why). step() computes only the new position per layer
+// over a preallocated key/value cache; train() recomputes the segment with autograd against the memory's
+// keys and values and takes one Adam step (beta1 = 0, per-tensor gradient-norm clipping). retrain() runs
+// its window in chunks of T from an empty memory, with dropout masks from our own generator.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "device_coding.h"
+#include "nncpp/predictor.h"
+
+namespace nncpp {
+
+class TransformerPredictor : public Predictor {
+ public:
+  // Throws Error(kUsage) for settings the model cannot run (kind, hidden % heads, zero sizes, ...).
+  // device_coding: quantise on the model's device and return nullptr from step() (see device_coding.h);
+  // the default for any device but the CPU.
+  TransformerPredictor(const ModelSettings& settings, torch::Device device);
+  TransformerPredictor(const ModelSettings& settings, torch::Device device, bool device_coding);
+
+  void reset_streams(int active) override;
+  const float* step(const uint16_t* prev, const MatchHint* hints) override;
+  void train(const uint16_t* targets, const uint8_t* mask, int steps, bool update) override;
+  void retrain(const uint16_t* inputs, const uint16_t* targets, const uint8_t* mask, int length) override;
+  void device_ranges(const uint16_t* symbols, const uint8_t* live, SymbolRange* out) override {
+    coder_.ranges(symbols, live, out);
+  }
+  void device_find(const uint32_t* targets, const uint8_t* live, uint16_t* symbols,
+                   SymbolRange* out) override {
+    coder_.find(targets, live, symbols, out);
+  }
+
+  // For tests: every trained tensor, in a fixed order (embedding, [input projection w, b], per layer
+  // (norm1, wqkv, wo, rel, norm2, w1, w2), output norm, w, b, match boost).
+  std::vector<torch::Tensor>& parameters() { return params_; }
+  // For tests: log-probabilities [t, B, V] (CPU) of the t positions stepped since the segment began,
+  // recomputed by the batch (training) forward from the same memory and weights. Equals log(step()) up to
+  // float rounding: this is what shows that the key/value-cache path and the training forward agree.
+  torch::Tensor segment_logprobs();
+
+ private:
+  struct Layer {
+    torch::Tensor norm1;  // [H] RMSNorm gain before attention
+    torch::Tensor wqkv;   // [3H, H] query, key, value projections (no bias)
+    torch::Tensor wo;     // [H, H]
+    torch::Tensor rel;    // [heads, D] learnt bias by distance, D = M + T; column c is distance D - 1 - c
+    torch::Tensor norm2;  // [H] RMSNorm gain before the feed-forward
+    torch::Tensor w1;     // [2F, H] GEGLU: gelu(first F rows) * (last F rows)
+    torch::Tensor w2;     // [H, F]
+    // Stepping state; slots [M - m, M) hold the memory (m = mem_len_), [M, M + t) the segment so far.
+    torch::Tensor x;  // [B, M + T, H] the layer's inputs
+    torch::Tensor k;  // [B, heads, M + T, dh] key cache
+    torch::Tensor v;  // [B, heads, M + T, dh] value cache
+  };
+  class Dropout;
+
+  torch::Tensor param(std::vector<int64_t> shape, float scale);
+  torch::Tensor embed(const torch::Tensor& history) const;
+  torch::Tensor split_heads(const torch::Tensor& t) const;
+  torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                          const torch::Tensor& bias) const;
+  torch::Tensor feed_forward(const Layer& layer, torch::Tensor x, Dropout* dropout) const;
+  torch::Tensor forward(const torch::Tensor& history, const std::vector<torch::Tensor>& memory_k,
+                        const std::vector<torch::Tensor>& memory_v, const torch::Tensor& match_symbol,
+                        const torch::Tensor& match_bucket, Dropout* dropout,
+                        std::vector<torch::Tensor>* kv) const;
+  torch::Tensor loss(const torch::Tensor& logits, const uint16_t* targets, const uint8_t* mask, int steps,
+                     int64_t live) const;
+  torch::Tensor memory_kv(const Layer& layer, const torch::Tensor& x) const;
+  void refresh_memory_kv();
+  void adam_update(std::vector<torch::Tensor>& grads, double lr);
+
+  ModelSettings s_;
+  torch::Device device_;
+  torch::TensorOptions opts_;
+  uint64_t rng_;  // splitmix64 state for weight initialisation (independent of Torch's generators)
+  int64_t V_, H_, E_, F_, heads_, dh_, M_, T_, group_, ff_repeat_;
+
+  torch::Tensor emb_;   // [V, E]
+  torch::Tensor in_w_;  // [H, group * E] (TRACE, only if group * E != H)
+  torch::Tensor in_b_;  // [H]
+  std::vector<Layer> layers_;
+  torch::Tensor norm_out_;     // [H]
+  torch::Tensor w_out_;        // [V, H]
+  torch::Tensor b_out_;        // [V]
+  torch::Tensor match_boost_;  // [kMatchBuckets] logit added to the match model's symbol; [0] stays 0
+  std::vector<torch::Tensor> params_;
+  std::vector<torch::Tensor> adam_v_;
+  int64_t adam_steps_ = 0;     // every optimizer step (Adam's bias correction)
+  int64_t train_steps_ = 0;    // train() steps (learning-rate schedule)
+  int64_t retrain_steps_ = 0;  // retrain() steps (their schedule and dropout seeds)
+
+  torch::Tensor rel_index_;  // [T, D] int64: column of Layer::rel for query t (slot M + t) and key slot j
+  torch::Tensor causal_;     // [T, D] 0 where key slot j <= M + t, -inf after
+
+  int active_ = 0;              // B for the current block
+  int t_ = 0;                   // position inside the segment
+  int64_t mem_len_ = 0;         // m: memory positions filled (<= M), the same for every stream
+  bool kv_stale_ = false;       // weights changed since the memory's keys/values were computed
+  torch::Tensor history_;       // [B, group - 1 + T] int64: the group-1 symbols before the segment, then
+                                // the symbol fed at each step
+  torch::Tensor match_symbol_;  // [B, T] int64 symbol each step's hint boosted (0 if none)
+  torch::Tensor match_bucket_;  // [B, T] int64 match_bucket of each step's hint (0 = none)
+  torch::Tensor logits_;        // [B, V]
+  torch::Tensor probs_;         // [B, V] softmax of the last step
+  bool device_coding_;
+  DeviceCoder coder_;
+};
+
+}  // namespace nncpp
