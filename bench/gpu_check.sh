@@ -8,13 +8,7 @@ cd "$(dirname "$0")/.."
 sample=${1:-data/alice29.txt}
 shift || true
 levels=${*:-1 5}
-out=${OUT:-/tmp}
-deps=$PWD/.gpu-deps/usr
-prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-cmake -S . -B build-gpu -DNNCPP_BUILD_TESTS=OFF -DCMAKE_PREFIX_PATH="$prefix;$deps" >"$out/cmake.log" 2>&1
-cmake --build build-gpu -j"$(nproc)" >"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
-export LD_LIBRARY_PATH=$deps/lib/x86_64-linux-gnu:$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")'):${LD_LIBRARY_PATH:-}
-nncpp=build-gpu/nncpp
+source bench/gpu_env.sh
 $nncpp -V
 nvidia-smi -L || true
 work=$(mktemp -d)
