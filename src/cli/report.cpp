@@ -72,9 +72,13 @@ std::string describe_header(const FileHeader& h, uint64_t compressed_bytes, bool
       << ",\"layers\":" << m.layers << ",\"hidden\":" << m.hidden << ",\"embed\":" << m.embed
       << ",\"streams\":" << m.streams << ",\"segment\":" << m.segment << ",\"lr\":" << number(m.lr)
       << ",\"lr_floor\":" << number(m.lr_floor) << ",\"lr_decay\":" << m.lr_decay
-      << ",\"beta2\":" << number(m.beta2) << ",\"seed\":" << m.seed
-      << ",\"block_bytes\":" << s.codec.block_bytes << ",\"dictionary_bytes\":" << h.dictionary.size()
-      << ",\"fingerprint\":{";
+      << ",\"beta2\":" << number(m.beta2) << ",\"seed\":" << m.seed << ",\"heads\":" << m.heads
+      << ",\"ff\":" << m.ff << ",\"memory\":" << m.memory << ",\"group\":" << m.group
+      << ",\"retrain_period\":" << m.retrain_period << ",\"retrain_window\":" << m.retrain_window
+      << ",\"retrain_lr\":" << number(m.retrain_lr) << ",\"dropout\":" << number(m.dropout)
+      << ",\"train_max_skip\":" << m.train_max_skip << ",\"train_margin\":" << number(m.train_margin)
+      << ",\"dtype\":" << json_string(s.runtime.dtype) << ",\"block_bytes\":" << s.codec.block_bytes
+      << ",\"dictionary_bytes\":" << h.dictionary.size() << ",\"fingerprint\":{";
     for (size_t i = 0; i < h.fingerprint.size(); ++i)
       o << (i ? "," : "") << json_string(h.fingerprint[i].name) << ":" << json_string(h.fingerprint[i].value);
     o << "}}\n";
@@ -86,12 +90,24 @@ std::string describe_header(const FileHeader& h, uint64_t compressed_bytes, bool
   if (compressed_bytes != kUnknownSize) o << "compressed size  " << compressed_bytes << " bytes\n";
   if (sizes_known) o << "bits per byte    " << number(bpb) << "\n";
   o << "level            " << (s.level ? "-" + std::to_string(s.level) : std::string("custom")) << "\n"
-    << "model            " << model_kind_name(m.kind) << " " << m.layers << "x" << m.hidden << ", embed "
-    << m.embed << ", vocab " << m.vocab << "\n"
+    << "model            " << model_kind_name(m.kind) << " " << m.layers << "x" << m.hidden;
+  if (m.kind == ModelKind::kLstm) {
+    o << ", embed " << m.embed;
+  } else {
+    o << ", " << m.heads << " heads, ff " << m.ff << ", memory " << m.memory;
+    if (m.kind == ModelKind::kTrace) o << ", group " << m.group << " x embed " << m.embed;
+  }
+  o << ", vocab " << m.vocab << "\n"
     << "streams/segment  " << m.streams << " x " << m.segment << "\n"
     << "training         lr " << number(m.lr) << " -> " << number(m.lr_floor) << " (decay " << m.lr_decay
-    << "), beta2 " << number(m.beta2) << ", clip " << number(m.grad_clip) << "\n"
-    << "block size       " << s.codec.block_bytes << " bytes\n"
+    << "), beta2 " << number(m.beta2) << ", clip " << number(m.grad_clip) << "\n";
+  if (m.train_max_skip > 0)
+    o << "adaptive         skip <= " << m.train_max_skip << " in a row, margin " << number(m.train_margin)
+      << "\n";
+  if (m.retrain_period > 0)
+    o << "retraining       every " << m.retrain_period << " segments, window " << m.retrain_window << ", lr "
+      << number(m.retrain_lr) << ", dropout " << number(m.dropout) << "\n";
+  o << "block size       " << s.codec.block_bytes << " bytes\n"
     << "dictionary       "
     << (h.dictionary.empty() ? std::string("none (bytes)") : std::to_string(h.dictionary.size()) + " bytes")
     << "\n";

@@ -362,6 +362,39 @@ TEST_F(Cli, RoundTripTextWithDictionaryAndSmallBlocks) {
   EXPECT_EQ(json.members().at("block_bytes"), "8192");
 }
 
+TEST_F(Cli, RoundTripEveryModelFamily) {
+  // Tiny attention models with each of their features, compressor and decompressor in separate processes;
+  // the header must carry every setting (the decoder is given no flags).
+  const std::string data = regress("paper1", 5000);
+  const std::string tiny = "--heads 2 --ff 24 --memory 8 --segment 8";  // with kFast: 1 layer x 32
+  struct Case {
+    const char* flags;
+    const char* model;
+  } cases[] = {
+      {"--model transformer", "\"transformer\""},
+      {"--model trace --embed 4 --group 4", "\"trace\""},
+      {"--model transformer --retrain-period 2 --retrain-window 16 --dropout 0.1", "\"transformer\""},
+      {"--model lstm --train-skip 2 --train-margin 0.1", "\"lstm\""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.flags);
+    const std::string flags = std::string(c.flags) + (std::string(c.model) == "\"lstm\"" ? "" : " " + tiny);
+    round_trip(data, flags);
+    Result l = nncpp("l --json in.nncp");
+    ASSERT_EQ(l.code, kOk) << l.err;
+    Json json;
+    ASSERT_TRUE(json.parse(l.out)) << l.out;
+    EXPECT_EQ(json.members().at("model"), c.model);
+    EXPECT_LT(read("in.nncp").size(), data.size()) << "text did not compress";
+  }
+  Result l = nncpp("l in.nncp");
+  EXPECT_NE(l.out.find("adaptive"), std::string::npos) << l.out;
+  EXPECT_EQ(nncpp("c in --model lstm --retrain-period 2 -o x.nncp").code, kUsage);
+  EXPECT_EQ(nncpp("c in --model transformer --heads 3 --hidden 16 -o x.nncp").code, kUsage);
+  EXPECT_EQ(nncpp("c in --dtype bfloat16 -o x.nncp").code, kUsage) << "bfloat16 needs cuda";
+  EXPECT_FALSE(fs::exists(path("x.nncp")));
+}
+
 TEST_F(Cli, StdinToStdoutAndBack) {
   const std::string data = regress("xargs.1");
   write("in", data);

@@ -31,6 +31,8 @@ head -c 4000 "$data/paper1" >"$good/text.txt"
 head -c 6000 "$data/paper1" | tail -c 3000 >"$good/tokenized.txt"
 head -c 2500 "$data/obj1" >"$good/binary.bin"
 head -c 1500 "$data/grammar.lsp" >"$good/streamed.lsp"
+head -c 3000 "$data/paper1" >"$good/transformer.txt"
+head -c 3000 "$data/paper1" >"$good/trace.txt"
 
 cd "$good"
 "$nncpp" c -q "${model[@]}" empty -o empty.nncp
@@ -38,6 +40,11 @@ cd "$good"
 "$nncpp" c -q "${model[@]}" --vocab 400 tokenized.txt -o tokenized.txt.nncp
 "$nncpp" c -q "${model[@]}" --block-size 1 binary.bin -o binary.bin.nncp
 "$nncpp" c -q "${model[@]}" - <streamed.lsp >streamed.lsp.nncp
+attention=(--heads 2 --ff 24 --memory 8 --segment 8)
+"$nncpp" c -q "${model[@]}" "${attention[@]}" --model transformer --retrain-period 2 --retrain-window 16 \
+  --dropout 0.1 transformer.txt -o transformer.txt.nncp
+"$nncpp" c -q "${model[@]}" "${attention[@]}" --model trace --embed 4 --group 4 --train-skip 2 \
+  --train-margin 0.1 trace.txt -o trace.txt.nncp
 
 # ---- bad: each must fail with the status the README gives, leaving no output ----
 head -c 3000 "$data/obj1" | tail -c 256 >"$bad/garbage.bin"
