@@ -81,16 +81,18 @@ void validate(const Settings& s) {
   const uint64_t V = m.vocab, H = m.hidden, E = m.embed, L = m.layers, B = m.streams;
   uint64_t params = 0, activations = 0;
   if (attention) {
-    // Embeddings, per layer attention (4 H^2) + GEGLU (3 H ff), output; autograd keeps ~(8 H + 3 ff)
-    // floats per position and layer over memory + segment (or the retraining window).
-    const uint64_t positions = std::max<uint64_t>(m.memory + m.segment, m.retrain_window);
+    // Embeddings, per layer attention (4 H^2) + GEGLU (3 H ff), output. Autograd keeps per layer about
+    // 8 H + 3 ff + heads * keys floats for each trained position (a segment or a retraining window) and
+    // 2 H for each memory position, plus the trained positions' logits.
+    const uint64_t trained = std::max<uint64_t>(m.segment, m.retrain_window);
+    const uint64_t keys = m.memory + trained;
     params = V * std::max<uint64_t>(E, H) + L * (4 * H * H + 3 * H * m.ff) + V * H;
-    activations = B * positions * (V + L * (8 * H + 3 * m.ff + uint64_t{m.heads} * positions));
+    activations = B * (trained * V + L * (trained * (8 * H + 3 * m.ff + uint64_t{m.heads} * keys) + m.memory * 2 * H));
   } else {
     params = V * E + L * 4 * H * (E + 2 * H) + V * L * H;
     activations = B * m.segment * (V + L * (E + 8 * H));
   }
-  require((2 * params + activations) * sizeof(float) <= (uint64_t{16} << 30), "model size (at most 16 GiB)");
+  require((2 * params + activations) * sizeof(float) <= (uint64_t{32} << 30), "model size (at most 32 GiB)");
   require(s.runtime.threads >= 1 && s.runtime.threads <= 256, "threads (1..256)");
   require(!s.runtime.device.empty() && s.runtime.device.size() <= 64, "device name");
   require(s.runtime.dtype == "float32" || s.runtime.dtype == "bfloat16", "dtype (float32, bfloat16)");

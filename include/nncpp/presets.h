@@ -8,9 +8,15 @@ namespace nncpp {
 constexpr int kMinLevel = 1;
 constexpr int kMaxLevel = 9;
 constexpr int kDefaultLevel = 5;
+// Levels meant for an NVIDIA GPU (--level 10..12, src/gpu_presets.cpp).
+constexpr int kMinGpuLevel = 10;
+constexpr int kMaxGpuLevel = 12;
 
-// Throws Error(kUsage) for a level outside 1..9.
+// Throws Error(kUsage) for a level outside 1..9 or 10..12 (GPU levels).
 Settings preset(int level);
+
+// Levels 10..12 (called by preset()).
+Settings gpu_preset(int level);
 
 // The level's settings with the model of another family, sized for about the same speed (--model).
 Settings family_preset(ModelKind kind, int level);

@@ -60,6 +60,9 @@ void add_model_options(CLI::App* sub, Overrides* ov) {
            level == kDefaultLevel ? "level 5 (default)" : "level " + std::to_string(level))
         ->group("Levels (fast -1 .. -9 strong)");
   }
+  sub->add_option("--level", ov->level, "level: 1..9 for the CPU (as -1..-9), 10..12 meant for a GPU")
+      ->check(CLI::Range(kMinLevel, kMaxGpuLevel))
+      ->group("Levels (fast -1 .. -9 strong)");
   const char* expert = "Expert settings (override the level)";
   sub->add_option("--vocab", ov->vocab,
                   "tokenizer vocabulary: 0 = bytes only, N = aim for N symbols (default: adapt to the input)")
@@ -110,8 +113,11 @@ void apply(const std::optional<T>& value, U* field) {
 }
 
 Settings build_settings(const Overrides& ov) {
-  Settings s = preset(ov.level);
+  const bool gpu_level = ov.level >= kMinGpuLevel;
+  Settings s = gpu_level ? gpu_preset(ov.level) : preset(ov.level);
   const bool family_changed = ov.model && *ov.model != s.model.kind;
+  if (family_changed && gpu_level)
+    throw Error(ErrorCode::kUsage, "levels 10..12 are Transformers; --model applies to levels 1..9");
   if (family_changed) s = family_preset(*ov.model, ov.level);
   apply(ov.vocab, &s.codec.max_vocab);
   apply(ov.match_order, &s.codec.match_order);

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "nncpp/error.h"
+#include "nncpp/presets.h"
 
 namespace nncpp::cli {
 namespace {
@@ -89,7 +90,11 @@ std::string describe_header(const FileHeader& h, uint64_t compressed_bytes, bool
     << "\n";
   if (compressed_bytes != kUnknownSize) o << "compressed size  " << compressed_bytes << " bytes\n";
   if (sizes_known) o << "bits per byte    " << number(bpb) << "\n";
-  o << "level            " << (s.level ? "-" + std::to_string(s.level) : std::string("custom")) << "\n"
+  o << "level            "
+    << (s.level == 0             ? std::string("custom")
+        : s.level < kMinGpuLevel ? "-" + std::to_string(s.level)
+                                 : "--level " + std::to_string(s.level))
+    << "\n"
     << "model            " << model_kind_name(m.kind) << " " << m.layers << "x" << m.hidden;
   if (m.kind == ModelKind::kLstm) {
     o << ", embed " << m.embed;
