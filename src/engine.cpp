@@ -38,22 +38,29 @@ SymbolRange host_range(const float* p, int vocab, uint32_t s, uint32_t* cum) {
   return SymbolRange{cum[s], cum[s + 1] - cum[s], p[s]};
 }
 
-// Compressor side of code_block: the symbols are known, code them.
+// Compressor side of code_block: the symbols are known, code them. With coding off it only feeds the model
+// (the decoder's replay of a stored block, which the model must still learn from to stay in step).
 class EncodeSide {
  public:
-  EncodeSide(const uint16_t* symbols, int streams) : symbols_(symbols), encoders_(streams) {}
+  EncodeSide(const uint16_t* symbols, int streams, bool coding = true)
+      : symbols_(symbols), encoders_(coding ? streams : 0), streams_(streams) {}
 
   // Codes position `at` of every live stream; pos[b] is its index in the block. Fills coded[b].
   void code(Predictor& predictor, const float* probs, int vocab, const uint8_t* live, const size_t* pos,
             uint32_t* cum, uint16_t* coded, SymbolRange* ranges) {
-    const int streams = static_cast<int>(encoders_.size());
-    for (int b = 0; b < streams; ++b) coded[b] = live[b] ? symbols_[pos[b]] : 0;
+    const bool coding = !encoders_.empty();
+    for (int b = 0; b < streams_; ++b) coded[b] = live[b] ? symbols_[pos[b]] : 0;
     if (probs == nullptr) predictor.device_ranges(coded, live, ranges);
-    for (int b = 0; b < streams; ++b) {
+    for (int b = 0; b < streams_; ++b) {
       if (!live[b]) continue;
-      if (probs != nullptr)
+      if (probs == nullptr) {
+        // ranges[b] came from the device
+      } else if (coding) {
         ranges[b] = host_range(probs + static_cast<size_t>(b) * vocab, vocab, coded[b], cum);
-      encoders_[b].encode(ranges[b].low, ranges[b].freq);
+      } else {
+        ranges[b].prob = probs[static_cast<size_t>(b) * vocab + coded[b]];  // statistics only
+      }
+      if (coding) encoders_[b].encode(ranges[b].low, ranges[b].freq);
     }
   }
   void check_payload() const {}
@@ -73,6 +80,7 @@ class EncodeSide {
  private:
   const uint16_t* symbols_;
   std::vector<RangeEncoder> encoders_;
+  int streams_;
 };
 
 // Decompressor side: the coders tell which symbols they were.
@@ -331,18 +339,22 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
     BlockProgress progress{&job.on_progress, done, raw.size()};
     double bits =
         code_block(*predictor, settings, symbols.size(), side, symbols.data(), progress, job.cancel);
-    const std::vector<uint8_t> payload = side.finish();
+    std::vector<uint8_t> payload = side.finish();
+    // A block the model expands is stored instead (symbols = 0); the decoder still replays the model on it.
+    const bool stored = payload.size() >= raw.size();
+    if (stored) payload = raw;
 
     BlockHeader block;
     block.raw_bytes = static_cast<uint32_t>(raw.size());
-    block.symbols = static_cast<uint32_t>(symbols.size());
+    block.symbols = stored ? 0 : static_cast<uint32_t>(symbols.size());
     block.payload_bytes = static_cast<uint32_t>(payload.size());
     block.raw_crc = crc32_update(0, raw.data(), raw.size());
     block.payload_crc = crc32_update(0, payload.data(), block.payload_bytes);
     stats.output_bytes += write_block(out, block, payload.data());
     if (job.on_block)
-      job.on_block(BlockInfo{stats.blocks, block.raw_bytes, block.symbols, block.payload_bytes,
-                             streams_for_block(block.symbols, settings), bits, seconds_since(block_start)});
+      job.on_block(BlockInfo{stats.blocks, block.raw_bytes, static_cast<uint32_t>(symbols.size()),
+                             block.payload_bytes, streams_for_block(symbols.size(), settings), bits,
+                             seconds_since(block_start)});
 
     total_crc.update(raw.data(), raw.size());
     stats.original_bytes += raw.size();
@@ -398,23 +410,36 @@ Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job) 
     const Clock::time_point block_start = Clock::now();
     if (stats.original_bytes + block.raw_bytes > header.original_size)
       throw Error(ErrorCode::kCorrupt, "file is corrupt (more data than its header says)");
+    const bool stored = block.symbols == 0;
     // Without a dictionary every symbol is one byte: a hostile count must not cost memory or model time.
-    if (dictionary.empty() && block.symbols != block.raw_bytes)
+    if (!stored && dictionary.empty() && block.symbols != block.raw_bytes)
       throw Error(ErrorCode::kCorrupt, "file is corrupt (block symbol count differs from its size)");
-    symbols.assign(block.symbols, 0);
-    DecodeSide side(payload.data(), payload.size(), streams_for_block(block.symbols, settings));
     BlockProgress progress{&job.on_progress, done, block.raw_bytes};
-    double bits =
-        code_block(*predictor, settings, symbols.size(), side, symbols.data(), progress, job.cancel);
-    raw.clear();
-    dictionary.detokenize(symbols.data(), symbols.size(), &raw, block.raw_bytes);
-    if (raw.size() != block.raw_bytes || crc32_update(0, raw.data(), raw.size()) != block.raw_crc)
-      throw Error(ErrorCode::kCorrupt, "file is corrupt (block " + std::to_string(stats.blocks + 1) +
-                                           " does not decode to its checksum)");
+    double bits = 0;
+    if (stored) {  // the bytes are here; replay the model on them as the compressor ran it
+      raw = payload;
+      if (crc32_update(0, raw.data(), raw.size()) != block.raw_crc)
+        throw Error(ErrorCode::kCorrupt, "file is corrupt (stored block " + std::to_string(stats.blocks + 1) +
+                                             " does not match its checksum)");
+      symbols.clear();
+      dictionary.tokenize(raw.data(), raw.size(), &symbols);
+      EncodeSide replay(symbols.data(), streams_for_block(symbols.size(), settings), /*coding=*/false);
+      bits = code_block(*predictor, settings, symbols.size(), replay, symbols.data(), progress, job.cancel);
+    } else {
+      symbols.assign(block.symbols, 0);
+      DecodeSide side(payload.data(), payload.size(), streams_for_block(block.symbols, settings));
+      bits = code_block(*predictor, settings, symbols.size(), side, symbols.data(), progress, job.cancel);
+      raw.clear();
+      dictionary.detokenize(symbols.data(), symbols.size(), &raw, block.raw_bytes);
+      if (raw.size() != block.raw_bytes || crc32_update(0, raw.data(), raw.size()) != block.raw_crc)
+        throw Error(ErrorCode::kCorrupt, "file is corrupt (block " + std::to_string(stats.blocks + 1) +
+                                             " does not decode to its checksum)");
+    }
     write_raw(out, raw);
     if (job.on_block)
-      job.on_block(BlockInfo{stats.blocks, block.raw_bytes, block.symbols, block.payload_bytes,
-                             streams_for_block(block.symbols, settings), bits, seconds_since(block_start)});
+      job.on_block(BlockInfo{stats.blocks, block.raw_bytes, static_cast<uint32_t>(symbols.size()),
+                             block.payload_bytes, streams_for_block(symbols.size(), settings), bits,
+                             seconds_since(block_start)});
 
     total_crc.update(raw.data(), raw.size());
     stats.original_bytes += raw.size();

@@ -249,9 +249,12 @@ RecordTag read_record(std::istream& in, const Settings& settings, BlockHeader* b
   check_crc(bytes, kBlockRecordBytes - 4, r.u32(), "block record");
   // Even a hopeless model codes a symbol in at most 31 bits (frequencies are >= 1 of 2^31), hence 4 bytes
   // per symbol, plus per stream its size field and flush.
-  if (block->raw_bytes == 0 || block->raw_bytes > settings.codec.block_bytes || block->symbols == 0 ||
+  // symbols = 0 marks a stored block: the payload is the raw bytes.
+  const bool stored = block->symbols == 0;
+  if (block->raw_bytes == 0 || block->raw_bytes > settings.codec.block_bytes ||
       block->symbols > max_block_symbols(block->raw_bytes) ||
-      block->payload_bytes > 4ull * block->symbols + 12ull * settings.model.streams + 64)
+      (stored && block->payload_bytes != block->raw_bytes) ||
+      (!stored && block->payload_bytes > 4ull * block->symbols + 12ull * settings.model.streams + 64))
     throw Error(ErrorCode::kCorrupt, "file is corrupt (block sizes out of range)");
   // Read in chunks: a truncated file must not make us allocate the size it claims.
   constexpr size_t kChunk = size_t{1} << 20;

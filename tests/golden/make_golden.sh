@@ -32,7 +32,8 @@ head -c 6000 "$data/paper1" | tail -c 3000 >"$good/tokenized.txt"
 head -c 2500 "$data/obj1" >"$good/binary.bin"
 head -c 1500 "$data/grammar.lsp" >"$good/streamed.lsp"
 head -c 3000 "$data/paper1" >"$good/transformer.txt"
-head -c 3000 "$data/paper1" >"$good/trace.txt"
+head -c 12000 "$data/paper1" >"$good/trace.txt"
+python3 -c 'import random, sys; random.seed(7); sys.stdout.buffer.write(bytes(random.randrange(256) for _ in range(3000)))' >"$good/stored.bin"
 
 cd "$good"
 "$nncpp" c -q "${model[@]}" empty -o empty.nncp
@@ -40,6 +41,7 @@ cd "$good"
 "$nncpp" c -q "${model[@]}" --vocab 400 tokenized.txt -o tokenized.txt.nncp
 "$nncpp" c -q "${model[@]}" --block-size 1 binary.bin -o binary.bin.nncp
 "$nncpp" c -q "${model[@]}" - <streamed.lsp >streamed.lsp.nncp
+"$nncpp" c -q "${model[@]}" stored.bin -o stored.bin.nncp
 attention=(--heads 2 --ff 24 --memory 8 --segment 8)
 "$nncpp" c -q "${model[@]}" "${attention[@]}" --model transformer --retrain-period 2 --retrain-window 16 \
   --dropout 0.1 transformer.txt -o transformer.txt.nncp

@@ -834,15 +834,50 @@ TEST(EngineStats, CodedBitsCloseToModelBitsOnALongInput) {
   EXPECT_EQ(d.bytes, data);
 }
 
-TEST(EngineStats, CodedBitsFollowModelBitsOnRandomData) {
-  // The test model overfits random bytes (it expands them); the coder must still track its estimate.
+TEST(EngineStats, BlocksTheModelExpandsAreStored) {
+  // The test model overfits random bytes (it expands them): every block is stored, costing only its record,
+  // and the decoder still replays the model on it (the call logs of both sides agree).
   const std::string data = random_binary(20000, 17);
-  TestBackend enc;
   const Settings s = small_settings(4096, 4, 256, 20);
+  TestBackend enc;
   Compressed c = compress_string(data, s, enc);
-  const double per_block = 64.0 * s.model.streams;  // size field and flush of each stream
-  EXPECT_GE(c.stats.coded_bits, c.stats.model_bits * 0.999 - per_block * c.stats.blocks);
-  EXPECT_LE(c.stats.coded_bits, c.stats.model_bits * 1.001 + per_block * c.stats.blocks);
+  EXPECT_GT(c.stats.model_bits, 8.0 * data.size()) << "the test model should expand random bytes";
+  EXPECT_EQ(c.stats.coded_bits, 8.0 * data.size());
+  Layout l = parse(c.bytes);
+  EXPECT_EQ(c.bytes.size(),
+            l.blocks.size() * kBlockRecordBytes + data.size() + l.header.encoded_bytes + kEndRecordBytes);
+  for (const BlockHeader& b : l.blocks) EXPECT_EQ(b.symbols, 0u);
+  test_support::CallLog log = logged_round_trip(data, s);
+  EXPECT_EQ(log.live, data.size()) << "the model must see stored blocks too";
+}
+
+TEST(EngineStats, StoredAndCodedBlocksMix) {
+  const std::string data = text(4096, 1) + random_binary(4096, 2) + text(4096, 3) + random_binary(100, 4);
+  const Settings s = small_settings(4096, 4, 256, 20);
+  TestBackend enc;
+  Layout l = parse(compress_string(data, s, enc).bytes);
+  ASSERT_EQ(l.blocks.size(), 4u);
+  EXPECT_NE(l.blocks[0].symbols, 0u);
+  EXPECT_EQ(l.blocks[1].symbols, 0u);
+  EXPECT_NE(l.blocks[2].symbols, 0u);
+  EXPECT_EQ(l.blocks[3].symbols, 0u);
+  logged_round_trip(data, s);
+}
+
+TEST(EngineDamage, StoredBlockWithAnotherSizeIsCorrupt) {
+  const Settings s = small_settings(4096, 4, 256, 20);
+  TestBackend enc;
+  Compressed c = compress_string(random_binary(3000, 5), s, enc);
+  Layout l = parse(c.bytes);
+  ASSERT_EQ(l.blocks.size(), 1u);
+  ASSERT_EQ(l.blocks[0].symbols, 0u);
+  BlockHeader claimed = l.blocks[0];
+  claimed.raw_bytes = 2999;  // a stored payload must be exactly the raw bytes
+  TestBackend dec;
+  Decompressed d = decompress_string(
+      file_with_block(c.bytes, claimed, c.bytes.substr(l.payload_at[0], l.blocks[0].payload_bytes)), dec);
+  EXPECT_EQ(d.code, ErrorCode::kCorrupt) << d.message;
+  EXPECT_TRUE(d.bytes.empty());
 }
 
 }  // namespace
