@@ -3,20 +3,11 @@
 #include <cmath>
 
 #include "nncpp/error.h"
+#include "weight_init.h"
 
 namespace nncpp {
-namespace {
 
 using torch::indexing::Slice;
-
-uint64_t splitmix64(uint64_t* state) {
-  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-}  // namespace
 
 LstmPredictor::LstmPredictor(const ModelSettings& settings, torch::Device device)
     : LstmPredictor(settings, device, !device.is_cpu()) {}
@@ -49,15 +40,8 @@ LstmPredictor::LstmPredictor(const ModelSettings& settings, torch::Device device
   for (const torch::Tensor& p : params_) adam_v_.push_back(torch::zeros_like(p));
 }
 
-// Uniform in [-scale, scale) from our own generator, so weights do not depend on Torch's RNG version.
 torch::Tensor LstmPredictor::param(std::vector<int64_t> shape, float scale) {
-  torch::Tensor cpu = torch::empty(shape, torch::kFloat32);
-  float* p = cpu.data_ptr<float>();
-  for (int64_t i = 0, n = cpu.numel(); i < n; ++i) {
-    double u = static_cast<double>(splitmix64(&rng_) >> 11) * (1.0 / 9007199254740992.0);  // [0, 1)
-    p[i] = static_cast<float>((2.0 * u - 1.0) * scale);
-  }
-  return cpu.to(device_);
+  return uniform_weights(shape, scale, &rng_, device_);
 }
 
 void LstmPredictor::reset_streams(int active) {

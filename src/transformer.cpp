@@ -6,6 +6,7 @@
 #include <string>
 
 #include "nncpp/error.h"
+#include "weight_init.h"
 
 // Design notes.
 //
@@ -33,13 +34,6 @@ namespace {
 
 constexpr float kNormEps = 1e-5f;
 constexpr int64_t kSmallAttention = 1 << 17;  // key elements up to which a CPU step avoids bmm
-
-uint64_t splitmix64(uint64_t* state) {
-  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 
 // x * gain / sqrt(mean(x^2) + eps) over the last dimension.
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& gain) {
@@ -171,15 +165,8 @@ TransformerPredictor::TransformerPredictor(const ModelSettings& settings, torch:
   causal_ = causal.to(device_);
 }
 
-// Uniform in [-scale, scale) from our own generator, so weights do not depend on Torch's RNG version.
 torch::Tensor TransformerPredictor::param(std::vector<int64_t> shape, float scale) {
-  torch::Tensor cpu = torch::empty(shape, torch::kFloat32);
-  float* p = cpu.data_ptr<float>();
-  for (int64_t i = 0, n = cpu.numel(); i < n; ++i) {
-    double u = static_cast<double>(splitmix64(&rng_) >> 11) * (1.0 / 9007199254740992.0);  // [0, 1)
-    p[i] = static_cast<float>((2.0 * u - 1.0) * scale);
-  }
-  return cpu.to(device_);
+  return uniform_weights(shape, scale, &rng_, device_);
 }
 
 void TransformerPredictor::reset_streams(int active) {
