@@ -32,4 +32,31 @@ class DeviceCoder {
   torch::Tensor freq_;   // [B, V] int64
 };
 
+// Base of the Torch predictors: on a device other than the CPU (or when asked) step() hands its
+// distributions to a DeviceCoder and returns nullptr, and the coder's calls are answered from it.
+class DeviceCodingPredictor : public Predictor {
+ public:
+  void device_ranges(const uint16_t* symbols, const uint8_t* live, SymbolRange* out) override {
+    coder_.ranges(symbols, live, out);
+  }
+  void device_find(const uint32_t* targets, const uint8_t* live, uint16_t* symbols,
+                   SymbolRange* out) override {
+    coder_.find(targets, live, symbols, out);
+  }
+
+ protected:
+  explicit DeviceCodingPredictor(bool device_coding) : device_coding_(device_coding) {}
+
+  // The end of step(): probs [B, V] as host floats, or nullptr once the coder holds them.
+  const float* finish_step(const torch::Tensor& probs) {
+    if (!device_coding_) return probs.data_ptr<float>();
+    coder_.set(probs);
+    return nullptr;
+  }
+
+ private:
+  bool device_coding_;
+  DeviceCoder coder_;
+};
+
 }  // namespace nncpp

@@ -53,12 +53,10 @@ class EncodeSide {
     if (probs == nullptr) predictor.device_ranges(coded, live, ranges);
     for (int b = 0; b < streams_; ++b) {
       if (!live[b]) continue;
-      if (probs == nullptr) {
-        // ranges[b] came from the device
-      } else if (coding) {
-        ranges[b] = host_range(probs + static_cast<size_t>(b) * vocab, vocab, coded[b], cum);
-      } else {
-        ranges[b].prob = probs[static_cast<size_t>(b) * vocab + coded[b]];  // statistics only
+      if (probs != nullptr) {  // else device_ranges() filled ranges[b]
+        const float* p = probs + static_cast<size_t>(b) * vocab;
+        // A replay needs only the probability (statistics, train gate), not the quantised table.
+        ranges[b] = coding ? host_range(p, vocab, coded[b], cum) : SymbolRange{0, 0, p[coded[b]]};
       }
       if (coding) encoders_[b].encode(ranges[b].low, ranges[b].freq);
     }

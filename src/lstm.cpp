@@ -13,11 +13,11 @@ LstmPredictor::LstmPredictor(const ModelSettings& settings, torch::Device device
     : LstmPredictor(settings, device, !device.is_cpu()) {}
 
 LstmPredictor::LstmPredictor(const ModelSettings& settings, torch::Device device, bool device_coding)
-    : s_(settings),
+    : DeviceCodingPredictor(device_coding),
+      s_(settings),
       device_(device),
       opts_(torch::TensorOptions().dtype(torch::kFloat32).device(device)),
-      rng_(settings.seed),
-      device_coding_(device_coding) {
+      rng_(settings.seed) {
   const int64_t V = s_.vocab, E = s_.embed, H = s_.hidden, L = s_.layers;
   emb_ = param({V, E}, 1.0f);
   params_.push_back(emb_);  // params_ order: emb, (w, b) per layer, w_out, b_out, match_boost
@@ -112,9 +112,7 @@ const float* LstmPredictor::step(const uint16_t* prev, const MatchHint* hints) {
     p.scatter_add_(1, col, match_boost_.index_select(0, match_bucket_[t]).unsqueeze(1));
   }
   torch::softmax_out(p, p.clone(), 1);
-  if (!device_coding_) return p.data_ptr<float>();
-  coder_.set(p);
-  return nullptr;
+  return finish_step(p);
 }
 
 float LstmPredictor::learning_rate() const {
@@ -132,17 +130,17 @@ void LstmPredictor::train(const uint16_t* targets, const uint8_t* mask, int step
   const int64_t rows = steps * B;
   t_ = 0;
 
-  // Targets and loss weights: mean cross-entropy over the coded (unmasked) positions.
-  torch::Tensor target_cpu = torch::empty({rows}, torch::kInt64);
-  torch::Tensor weight_cpu = torch::empty({rows}, torch::kFloat32);
   int64_t live = 0;
   for (int64_t i = 0; update && i < rows; ++i) live += mask[i] != 0;
-  for (int64_t i = 0; i < rows; ++i) {
-    target_cpu.data_ptr<int64_t>()[i] = targets[i];
-    weight_cpu.data_ptr<float>()[i] = mask[i] != 0 ? 1.0f / static_cast<float>(live) : 0.0f;
-  }
 
   if (live > 0) {
+    // Targets and loss weights: mean cross-entropy over the coded (unmasked) positions.
+    torch::Tensor target_cpu = torch::empty({rows}, torch::kInt64);
+    torch::Tensor weight_cpu = torch::empty({rows}, torch::kFloat32);
+    for (int64_t i = 0; i < rows; ++i) {
+      target_cpu.data_ptr<int64_t>()[i] = targets[i];
+      weight_cpu.data_ptr<float>()[i] = mask[i] != 0 ? 1.0f / static_cast<float>(live) : 0.0f;
+    }
     torch::Tensor target = target_cpu.to(device_);
     torch::Tensor weight = weight_cpu.to(device_).unsqueeze(1);
 

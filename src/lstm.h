@@ -17,7 +17,7 @@
 
 namespace nncpp {
 
-class LstmPredictor : public Predictor {
+class LstmPredictor : public DeviceCodingPredictor {
  public:
   // device_coding: quantise on the model's device and return nullptr from step() (see device_coding.h);
   // the default for any device but the CPU. Tests turn it on for the CPU.
@@ -29,13 +29,6 @@ class LstmPredictor : public Predictor {
   void train(const uint16_t* targets, const uint8_t* mask, int steps, bool update) override;
   // The LSTM has no retraining pass (settings validation refuses it); throws Error(kUsage).
   void retrain(const uint16_t* inputs, const uint16_t* targets, const uint8_t* mask, int length) override;
-  void device_ranges(const uint16_t* symbols, const uint8_t* live, SymbolRange* out) override {
-    coder_.ranges(symbols, live, out);
-  }
-  void device_find(const uint32_t* targets, const uint8_t* live, uint16_t* symbols,
-                   SymbolRange* out) override {
-    coder_.find(targets, live, symbols, out);
-  }
 
   // Every trained tensor, in a fixed order (embedding, (w, b) per layer, output w, b, match boost); for
   // tests that check the backward against finite differences.
@@ -77,8 +70,6 @@ class LstmPredictor : public Predictor {
   torch::Tensor match_bucket_;  // [T, B] int64 match_bucket of each step's hint (0 = none)
   torch::Tensor hcat_;          // [T, B, L*H] every layer's h (the output layer's input)
   torch::Tensor probs_;         // [T, B, V] softmax of each step
-  bool device_coding_;
-  DeviceCoder coder_;
 };
 
 }  // namespace nncpp

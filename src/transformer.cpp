@@ -81,11 +81,11 @@ TransformerPredictor::TransformerPredictor(const ModelSettings& settings, torch:
 
 TransformerPredictor::TransformerPredictor(const ModelSettings& settings, torch::Device device,
                                            bool device_coding)
-    : s_(settings),
+    : DeviceCodingPredictor(device_coding),
+      s_(settings),
       device_(device),
       opts_(torch::TensorOptions().dtype(torch::kFloat32).device(device)),
-      rng_(settings.seed),
-      device_coding_(device_coding) {
+      rng_(settings.seed) {
   const bool trace = s_.kind == ModelKind::kTrace;
   check(s_.kind == ModelKind::kTransformer || trace, "kind must be transformer or trace");
   check(s_.vocab >= 2 && s_.vocab <= 65536, "vocab must be in [2, 65536]");
@@ -331,9 +331,7 @@ const float* TransformerPredictor::step(const uint16_t* prev, const MatchHint* h
                          match_boost_.index_select(0, match_bucket_.select(1, t)).unsqueeze(1));
   }
   torch::softmax_out(probs_, logits_, 1);
-  if (!device_coding_) return probs_.data_ptr<float>();
-  coder_.set(probs_);
-  return nullptr;
+  return finish_step(probs_);
 }
 
 // Mean cross-entropy of logits [B, n, V] over the live (mask != 0) positions; targets, mask [n][B].

@@ -26,7 +26,7 @@
 
 namespace nncpp {
 
-class TransformerPredictor : public Predictor {
+class TransformerPredictor : public DeviceCodingPredictor {
  public:
   // Throws Error(kUsage) for settings the model cannot run (kind, hidden % heads, zero sizes, ...).
   // device_coding: quantise on the model's device and return nullptr from step() (see device_coding.h);
@@ -38,13 +38,6 @@ class TransformerPredictor : public Predictor {
   const float* step(const uint16_t* prev, const MatchHint* hints) override;
   void train(const uint16_t* targets, const uint8_t* mask, int steps, bool update) override;
   void retrain(const uint16_t* inputs, const uint16_t* targets, const uint8_t* mask, int length) override;
-  void device_ranges(const uint16_t* symbols, const uint8_t* live, SymbolRange* out) override {
-    coder_.ranges(symbols, live, out);
-  }
-  void device_find(const uint32_t* targets, const uint8_t* live, uint16_t* symbols,
-                   SymbolRange* out) override {
-    coder_.find(targets, live, symbols, out);
-  }
 
   // For tests: every trained tensor, in a fixed order (embedding, [input projection w, b], per layer
   // (norm1, wqkv, wo, rel, norm2, w1, w2), output norm, w, b, match boost).
@@ -119,8 +112,6 @@ class TransformerPredictor : public Predictor {
   torch::Tensor match_bucket_;  // [B, T] int64 match_bucket of each step's hint (0 = none)
   torch::Tensor logits_;        // [B, V]
   torch::Tensor probs_;         // [B, V] softmax of the last step
-  bool device_coding_;
-  DeviceCoder coder_;
 };
 
 }  // namespace nncpp
