@@ -20,24 +20,38 @@ void DeviceCoder::set(const torch::Tensor& probs) {
   torch::Tensor freq = (p * scale).floor_().to(torch::kInt64).add_(1);  // [B, V], p * scale < 2^31
   freq = torch::where(usable, freq, torch::full_like(freq, 1 + static_cast<int64_t>(spare) / V));
   // The remainder goes to the first most probable symbol (argmax returns the first maximum).
+  // (gather + scatter_ rather than scatter_add_: no atomics, so CUDA graphs can capture it.)
   torch::Tensor top = freq.argmax(1, /*keepdim=*/true);  // [B, 1]
   torch::Tensor rest = static_cast<int64_t>(kFreqTotal) - freq.sum(1, /*keepdim=*/true);
-  freq.scatter_add_(1, top, rest);
+  freq.scatter_(1, top, freq.gather(1, top) + rest);
   freq_ = freq;
   high_ = freq.cumsum(1);
+  capture_ = false;
+  lookups_ = std::make_shared<Lookups>();
+  lookups_->query = torch::zeros({probs.size(0)}, freq.options());
 }
 
-void DeviceCoder::fetch(const torch::Tensor& chosen, const uint8_t* live, uint16_t* symbols,
-                        SymbolRange* out) {
-  // [4, B] doubles: symbol, low, freq, prob (all exact in double: < 2^31 or a float).
+torch::Tensor DeviceCoder::gather(const torch::Tensor& chosen) const {
   torch::Tensor index = chosen.unsqueeze(1);  // [B, 1]
   torch::Tensor freq = freq_.gather(1, index).squeeze(1);
   torch::Tensor low = high_.gather(1, index).squeeze(1) - freq;
   torch::Tensor prob = probs_.gather(1, index).squeeze(1);
-  torch::Tensor host = torch::stack({chosen.to(torch::kFloat64), low.to(torch::kFloat64),
-                                     freq.to(torch::kFloat64), prob.to(torch::kFloat64)})
-                           .to(torch::kCPU);
-  const int64_t B = chosen.size(0);
+  return torch::stack({chosen.to(torch::kFloat64), low.to(torch::kFloat64), freq.to(torch::kFloat64),
+                       prob.to(torch::kFloat64)});
+}
+
+torch::Tensor DeviceCoder::run(CapturedOps* graph, torch::Tensor* out,
+                               const std::function<torch::Tensor()>& ops) {
+  if (!capture_) return ops();
+  if (!graph->ready()) graph->capture([&] { *out = ops(); });
+  graph->replay();
+  return *out;
+}
+
+void DeviceCoder::unpack(const torch::Tensor& packed, const uint8_t* live, uint16_t* symbols,
+                         SymbolRange* out) {
+  torch::Tensor host = packed.to(torch::kCPU);
+  const int64_t B = host.size(1);
   const double* h = host.data_ptr<double>();
   for (int64_t b = 0; b < B; ++b) {
     if (!live[b]) continue;
@@ -49,23 +63,30 @@ void DeviceCoder::fetch(const torch::Tensor& chosen, const uint8_t* live, uint16
 
 void DeviceCoder::ranges(const uint16_t* symbols, const uint8_t* live, SymbolRange* out) {
   torch::NoGradGuard no_grad;
-  const int64_t B = probs_.size(0);
+  Lookups& l = *lookups_;
+  const int64_t B = l.query.size(0);
   torch::Tensor chosen = torch::empty({B}, torch::kInt64);
   for (int64_t b = 0; b < B; ++b) chosen.data_ptr<int64_t>()[b] = live[b] ? symbols[b] : 0;
-  fetch(chosen.to(probs_.device()), live, nullptr, out);
+  l.query.copy_(chosen);
+  unpack(run(&l.ranges_graph, &l.ranges_out, [&] { return gather(l.query); }), live, nullptr, out);
 }
 
 void DeviceCoder::find(const uint32_t* targets, const uint8_t* live, uint16_t* symbols, SymbolRange* out) {
   torch::NoGradGuard no_grad;
-  const int64_t B = probs_.size(0), V = probs_.size(1);
-  torch::Tensor t = torch::empty({B, 1}, torch::kInt64);
+  Lookups& l = *lookups_;
+  const int64_t B = l.query.size(0), V = probs_.size(1);
+  torch::Tensor t = torch::empty({B}, torch::kInt64);
   for (int64_t b = 0; b < B; ++b) t.data_ptr<int64_t>()[b] = live[b] ? targets[b] : 0;
+  l.query.copy_(t);
   // The symbol s with high[s - 1] <= target < high[s]: the first s whose high exceeds the target.
-  torch::Tensor chosen =
-      torch::searchsorted(high_, t.to(probs_.device()), /*out_int32=*/false, /*right=*/true)
-          .squeeze(1)
-          .clamp_max_(V - 1);
-  fetch(chosen, live, symbols, out);
+  auto ops = [&] {
+    torch::Tensor chosen =
+        torch::searchsorted(high_, l.query.unsqueeze(1), /*out_int32=*/false, /*right=*/true)
+            .squeeze(1)
+            .clamp_max_(V - 1);
+    return gather(chosen);
+  };
+  unpack(run(&l.find_graph, &l.find_out, ops), live, symbols, out);
 }
 
 }  // namespace nncpp

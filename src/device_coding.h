@@ -9,14 +9,18 @@
 
 #include <torch/torch.h>
 
+#include "cuda_graph.h"
 #include "nncpp/predictor.h"
 
 namespace nncpp {
 
 class DeviceCoder {
  public:
-  // probs: [B, V] float distributions of one position, on any device.
+  // probs: [B, V] float distributions of one position, on any device. Only Torch ops, so a CUDA graph can
+  // capture it; it starts a fresh lookup state (buffers, graphs) for this table.
   void set(const torch::Tensor& probs);
+  // After a captured set(): the lookups on this table are captured on first use and replayed after.
+  void capture_lookups() { capture_ = true; }
 
   // Compressor: ranges of symbols[b]; out[b] for streams with live[b] (others left as they were).
   void ranges(const uint16_t* symbols, const uint8_t* live, SymbolRange* out);
@@ -24,28 +28,48 @@ class DeviceCoder {
   void find(const uint32_t* targets, const uint8_t* live, uint16_t* symbols, SymbolRange* out);
 
  private:
-  // Gathers [symbol, low, freq, prob] of the chosen symbols and copies them to the host in one transfer.
-  void fetch(const torch::Tensor& chosen, const uint8_t* live, uint16_t* symbols, SymbolRange* out);
+  struct Lookups {
+    torch::Tensor query;  // [B] int64 on the device: symbols (ranges) or targets (find)
+    CapturedOps ranges_graph, find_graph;
+    torch::Tensor ranges_out, find_out;  // [4, B] double results of the captured lookups
+  };
+  // [4, B] doubles on the device: symbol, low, freq, prob of the chosen symbols (all exact in double).
+  torch::Tensor gather(const torch::Tensor& chosen) const;
+  // Runs ops directly, or (capture_) through its graph, capturing it the first time.
+  torch::Tensor run(CapturedOps* graph, torch::Tensor* out, const std::function<torch::Tensor()>& ops);
+  // Copies [4, B] to the host and unpacks the live streams.
+  static void unpack(const torch::Tensor& packed, const uint8_t* live, uint16_t* symbols, SymbolRange* out);
 
   torch::Tensor probs_;  // [B, V] float
   torch::Tensor high_;   // [B, V] int64 inclusive prefix sums of the frequencies: range = [high - freq, high)
   torch::Tensor freq_;   // [B, V] int64
+  bool capture_ = false;
+  std::shared_ptr<Lookups> lookups_;  // shared by copies: a step graph's saved coder and the live one
 };
 
 // Base of the Torch predictors: on a device other than the CPU (or when asked) step() hands its
-// distributions to a DeviceCoder and returns nullptr, and the coder's calls are answered from it.
+// distributions to a DeviceCoder and returns nullptr, and the coder's calls are answered from it. All GPU
+// work runs on the predictor's own stream (cuda_graph.h), which each entry point makes current.
 class DeviceCodingPredictor : public Predictor {
  public:
   void device_ranges(const uint16_t* symbols, const uint8_t* live, SymbolRange* out) override {
+    ModelStream::Scope scope(stream_);
     coder_.ranges(symbols, live, out);
   }
   void device_find(const uint32_t* targets, const uint8_t* live, uint16_t* symbols,
                    SymbolRange* out) override {
+    ModelStream::Scope scope(stream_);
     coder_.find(targets, live, symbols, out);
   }
 
  protected:
-  explicit DeviceCodingPredictor(bool device_coding) : device_coding_(device_coding) {}
+  DeviceCodingPredictor(const torch::Device& device, bool device_coding)
+      : device_coding_(device_coding), stream_(device) {}
+
+  bool device_coding() const { return device_coding_; }
+  ModelStream& stream() { return stream_; }
+  // The coder's tensors; a graph replay swaps in the ones its capture wrote.
+  DeviceCoder& coder() { return coder_; }
 
   // The end of step(): probs [B, V] as host floats, or nullptr once the coder holds them.
   const float* finish_step(const torch::Tensor& probs) {
@@ -56,6 +80,7 @@ class DeviceCodingPredictor : public Predictor {
 
  private:
   bool device_coding_;
+  ModelStream stream_;
   DeviceCoder coder_;
 };
 

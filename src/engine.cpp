@@ -378,7 +378,10 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
 Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job) {
   const Clock::time_point start = Clock::now();
   FileHeader header = read_file_header(in);
-  const Settings& settings = header.settings;
+  Settings settings = header.settings;
+  // Execution choices the header has no field for: do as the compressor did.
+  for (const FingerprintField& f : header.fingerprint)
+    if (f.name == "cuda_graphs") settings.runtime.cuda_graphs = f.value == "on";
   Fingerprint here;
   try {
     here = job.backend->fingerprint(settings);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "index_sum.h"
 #include "nncpp/error.h"
 #include "weight_init.h"
 
@@ -12,12 +13,15 @@ using torch::indexing::Slice;
 LstmPredictor::LstmPredictor(const ModelSettings& settings, torch::Device device)
     : LstmPredictor(settings, device, !device.is_cpu()) {}
 
-LstmPredictor::LstmPredictor(const ModelSettings& settings, torch::Device device, bool device_coding)
-    : DeviceCodingPredictor(device_coding),
+LstmPredictor::LstmPredictor(const ModelSettings& settings, torch::Device device, bool device_coding,
+                             bool cuda_graphs)
+    : DeviceCodingPredictor(device, device_coding),
       s_(settings),
       device_(device),
       opts_(torch::TensorOptions().dtype(torch::kFloat32).device(device)),
-      rng_(settings.seed) {
+      rng_(settings.seed),
+      graphs_(cuda_graphs && graphs_available(device) && device_coding) {
+  ModelStream::Scope scope(stream());
   const int64_t V = s_.vocab, E = s_.embed, H = s_.hidden, L = s_.layers;
   emb_ = param({V, E}, 1.0f);
   params_.push_back(emb_);  // params_ order: emb, (w, b) per layer, w_out, b_out, match_boost
@@ -45,9 +49,15 @@ torch::Tensor LstmPredictor::param(std::vector<int64_t> shape, float scale) {
 }
 
 void LstmPredictor::reset_streams(int active) {
+  ModelStream::Scope scope(stream());
   const int64_t B = active, T = s_.segment, H = s_.hidden, L = s_.layers;
   active_ = active;
   t_ = 0;
+  // The graphs hold the addresses of the buffers below: drop them before the buffers go.
+  step_graphs_.clear();
+  step_graphs_.resize(T);
+  train_graph_.clear();
+  eager_segments_ = 0;
   for (Layer& layer : layers_) {
     layer.xh = torch::zeros({T, B, layer.in + H}, opts_);
     layer.gates = torch::empty({T, B, 4 * H}, opts_);
@@ -60,11 +70,25 @@ void LstmPredictor::reset_streams(int active) {
   match_bucket_ = torch::zeros({T, B}, int64);
   hcat_ = torch::empty({T, B, L * H}, opts_);
   probs_ = torch::empty({T, B, static_cast<int64_t>(s_.vocab)}, opts_);
+  step_in_ = torch::zeros({3, B}, int64);
+  train_target_ = torch::zeros({T * B}, int64);
+  train_weight_ = torch::zeros({T * B, 1}, opts_);
+  adam_scalars_ = torch::zeros({2}, opts_);
+}
+
+bool LstmPredictor::replaying(bool hints) {
+  if (!graphs_ || eager_segments_ == 0) return false;  // the first segment warms up cuBLAS eagerly
+  if (hints != graph_hints_) {                         // a different op sequence: capture again
+    step_graphs_.clear();
+    step_graphs_.resize(s_.segment);
+    graph_hints_ = hints;
+  }
+  return true;
 }
 
 const float* LstmPredictor::step(const uint16_t* prev, const MatchHint* hints) {
+  ModelStream::Scope scope(stream());
   torch::NoGradGuard no_grad;
-  const int64_t E = s_.embed, H = s_.hidden;
   const int t = t_++;
 
   // Host-side inputs of this step: [3, B] = previous symbols, hint symbols, hint buckets.
@@ -77,10 +101,28 @@ const float* LstmPredictor::step(const uint16_t* prev, const MatchHint* hints) {
       in[2 * active_ + b] = match_bucket(hints[b].length);
     }
   }
-  torch::Tensor dev = host.to(device_);
-  inputs_[t].copy_(dev[0]);
-  match_symbol_[t].copy_(dev[1]);
-  match_bucket_[t].copy_(dev[2]);
+  step_in_.copy_(host);
+
+  if (replaying(hints != nullptr)) {
+    StepGraph& graph = step_graphs_[t];
+    if (!graph.ops.ready()) {
+      graph.ops.capture([&] { step_ops(t, hints != nullptr); });
+      coder().capture_lookups();
+      graph.coder = coder();
+    }
+    graph.ops.replay();
+    coder() = graph.coder;
+  } else {
+    step_ops(t, hints != nullptr);
+  }
+  return device_coding() ? nullptr : probs_[t].data_ptr<float>();
+}
+
+void LstmPredictor::step_ops(int t, bool hints) {
+  const int64_t E = s_.embed, H = s_.hidden;
+  inputs_[t].copy_(step_in_[0]);
+  match_symbol_[t].copy_(step_in_[1]);
+  match_bucket_[t].copy_(step_in_[2]);
   torch::Tensor x = emb_.index_select(0, inputs_[t]);  // [B, E]
   torch::Tensor hcat = hcat_[t];                       // [B, L*H]
 
@@ -107,12 +149,12 @@ const float* LstmPredictor::step(const uint16_t* prev, const MatchHint* hints) {
 
   torch::Tensor p = probs_[t];  // [B, V]
   torch::addmm_out(p, b_out_, hcat, w_out_.t());
-  if (hints != nullptr) {  // logit of each hinted symbol += boost[bucket]
-    torch::Tensor col = match_symbol_[t].unsqueeze(1);
-    p.scatter_add_(1, col, match_boost_.index_select(0, match_bucket_[t]).unsqueeze(1));
+  if (hints) {  // logit of each hinted symbol += boost[bucket] (one symbol per row: gather + scatter_)
+    torch::Tensor col = match_symbol_[t].unsqueeze(1);  // [B, 1]
+    p.scatter_(1, col, p.gather(1, col) + match_boost_.index_select(0, match_bucket_[t]).unsqueeze(1));
   }
   torch::softmax_out(p, p.clone(), 1);
-  return finish_step(p);
+  if (device_coding()) coder().set(p);
 }
 
 float LstmPredictor::learning_rate() const {
@@ -125,29 +167,47 @@ void LstmPredictor::retrain(const uint16_t*, const uint16_t*, const uint8_t*, in
 }
 
 void LstmPredictor::train(const uint16_t* targets, const uint8_t* mask, int steps, bool update) {
+  ModelStream::Scope scope(stream());
   torch::NoGradGuard no_grad;
-  const int64_t B = active_, E = s_.embed, H = s_.hidden, L = s_.layers, V = s_.vocab;
-  const int64_t rows = steps * B;
+  const int64_t rows = steps * active_;
   t_ = 0;
 
   int64_t live = 0;
   for (int64_t i = 0; update && i < rows; ++i) live += mask[i] != 0;
-
   if (live > 0) {
     // Targets and loss weights: mean cross-entropy over the coded (unmasked) positions.
-    torch::Tensor target_cpu = torch::empty({rows}, torch::kInt64);
-    torch::Tensor weight_cpu = torch::empty({rows}, torch::kFloat32);
+    torch::Tensor target = torch::empty({rows}, torch::kInt64);
+    torch::Tensor weight = torch::empty({rows, 1}, torch::kFloat32);
     for (int64_t i = 0; i < rows; ++i) {
-      target_cpu.data_ptr<int64_t>()[i] = targets[i];
-      weight_cpu.data_ptr<float>()[i] = mask[i] != 0 ? 1.0f / static_cast<float>(live) : 0.0f;
+      target.data_ptr<int64_t>()[i] = targets[i];
+      weight.data_ptr<float>()[i] = mask[i] != 0 ? 1.0f / static_cast<float>(live) : 0.0f;
     }
-    torch::Tensor target = target_cpu.to(device_);
-    torch::Tensor weight = weight_cpu.to(device_).unsqueeze(1);
+    train_target_.narrow(0, 0, rows).copy_(target);
+    train_weight_.narrow(0, 0, rows).copy_(weight);
+    ++train_steps_;
+    const double correction =
+        1.0 - std::pow(static_cast<double>(s_.beta2), static_cast<double>(train_steps_));
+    adam_scalars_.copy_(torch::tensor({-learning_rate(), static_cast<float>(correction)}));
+  }
 
+  if (live > 0 && steps == static_cast<int>(s_.segment) && replaying(graph_hints_)) {
+    if (!train_graph_.ready()) train_graph_.capture([&] { train_ops(steps, true); });
+    train_graph_.replay();
+  } else {
+    train_ops(steps, live > 0);
+  }
+  ++eager_segments_;
+}
+
+void LstmPredictor::train_ops(int steps, bool update) {
+  const int64_t B = active_, E = s_.embed, H = s_.hidden, L = s_.layers, V = s_.vocab;
+  const int64_t rows = steps * B;
+  if (update) {
+    torch::Tensor target = train_target_.narrow(0, 0, rows).unsqueeze(1);  // [rows, 1]
     // d loss / d logits = (softmax - onehot) * weight.  [rows, V]
     torch::Tensor dlogits = probs_.narrow(0, 0, steps).reshape({rows, V}).clone();
-    dlogits.scatter_add_(1, target.unsqueeze(1), torch::full({rows, 1}, -1.0f, opts_));
-    dlogits.mul_(weight);
+    dlogits.scatter_(1, target, dlogits.gather(1, target) - 1.0f);
+    dlogits.mul_(train_weight_.narrow(0, 0, rows));
 
     torch::Tensor hcat = hcat_.narrow(0, 0, steps).reshape({rows, L * H});
     std::vector<torch::Tensor> grads(params_.size());
@@ -158,7 +218,7 @@ void LstmPredictor::train(const uint16_t* targets, const uint8_t* mask, int step
     torch::Tensor bucket = match_bucket_.narrow(0, 0, steps).reshape({rows});
     torch::Tensor hinted =
         dlogits.gather(1, match_symbol_.narrow(0, 0, steps).reshape({rows, 1})).view({rows});
-    grads[out + 2] = torch::zeros({kMatchBuckets}, opts_).index_add_(0, bucket, hinted);
+    grads[out + 2] = index_sum(bucket, hinted, kMatchBuckets);
     grads[out + 2][0] = 0;
     torch::Tensor dhcat = torch::mm(dlogits, w_out_).view({steps, B, L * H});  // [T, B, L*H]
     torch::Tensor demb = torch::zeros({rows, E}, opts_);
@@ -194,8 +254,7 @@ void LstmPredictor::train(const uint16_t* targets, const uint8_t* mask, int step
       demb.add_(dx.narrow(1, 0, E));
       if (l > 0) dhcat.view({rows, L * H}).narrow(1, (l - 1) * H, H).add_(dx.narrow(1, E, H));
     }
-    torch::Tensor inputs = inputs_.narrow(0, 0, steps).reshape({rows});
-    grads[0] = torch::zeros({V, E}, opts_).index_add_(0, inputs, demb);
+    grads[0] = index_sum(inputs_.narrow(0, 0, steps).reshape({rows}), demb, V);
     adam_update(grads);
   }
 
@@ -207,19 +266,18 @@ void LstmPredictor::train(const uint16_t* targets, const uint8_t* mask, int step
   }
 }
 
+// Adam with beta1 = 0: p -= lr * g / (sqrt(v / (1 - beta2^t)) + eps). The learning rate and the bias
+// correction come from adam_scalars_, so a captured update reads each step's values.
 void LstmPredictor::adam_update(const std::vector<torch::Tensor>& grads) {
-  ++train_steps_;
   const double beta2 = s_.beta2;
-  const double correction = 1.0 - std::pow(beta2, static_cast<double>(train_steps_));
-  const double lr = learning_rate();
+  torch::Tensor neg_lr = adam_scalars_[0], correction = adam_scalars_[1];
   for (size_t k = 0; k < params_.size(); ++k) {
     torch::Tensor g = grads[k];
     if (s_.grad_clip > 0) g.clamp_(-s_.grad_clip, s_.grad_clip);
     torch::Tensor& v = adam_v_[k];
     v.mul_(beta2).addcmul_(g, g, 1.0 - beta2);
-    // Adam with beta1 = 0: p -= lr * g / (sqrt(v / (1 - beta2^t)) + eps)
     torch::Tensor denom = (v / correction).sqrt_().add_(s_.adam_eps);
-    params_[k].addcdiv_(g, denom, -lr);
+    params_[k].addcdiv_(g * neg_lr, denom);
   }
 }
 

@@ -6,6 +6,10 @@
 // stepped activations are exactly what a training forward would compute (and both sides compute them the
 // same way). The backward is sequential in t only for the recurrent part; weight gradients are one GEMM
 // over all T*B rows per layer, which is what makes it several times faster than LibTorch's LSTM backward.
+//
+// On CUDA each position t of a segment and the full-segment training step are CUDA graphs (cuda_graph.h),
+// captured after one eager segment and replayed from then on: inputs go through static buffers (step_in_,
+// train_target_, train_weight_, adam_scalars_), so a replay computes exactly what the eager ops would.
 #pragma once
 
 #include <torch/torch.h>
@@ -22,7 +26,9 @@ class LstmPredictor : public DeviceCodingPredictor {
   // device_coding: quantise on the model's device and return nullptr from step() (see device_coding.h);
   // the default for any device but the CPU. Tests turn it on for the CPU.
   LstmPredictor(const ModelSettings& settings, torch::Device device);
-  LstmPredictor(const ModelSettings& settings, torch::Device device, bool device_coding);
+  // cuda_graphs: replay steps as CUDA graphs where the device and build allow it (cuda_graph.h).
+  LstmPredictor(const ModelSettings& settings, torch::Device device, bool device_coding,
+                bool cuda_graphs = true);
 
   void reset_streams(int active) override;
   const float* step(const uint16_t* prev, const MatchHint* hints) override;
@@ -45,9 +51,19 @@ class LstmPredictor : public DeviceCodingPredictor {
     torch::Tensor h0;     // [B, H] hidden state carried into the segment
   };
 
+  // One position's graph and the coder tensors its capture produced (replays write into them).
+  struct StepGraph {
+    CapturedOps ops;
+    DeviceCoder coder;
+  };
+
   torch::Tensor param(std::vector<int64_t> shape, float scale);
+  // The device work of step() and train(), written against the static buffers so CUDA graphs can hold it.
+  void step_ops(int t, bool hints);
+  void train_ops(int steps, bool update);
   void adam_update(const std::vector<torch::Tensor>& grads);
   float learning_rate() const;
+  bool replaying(bool hints);
 
   ModelSettings s_;
   torch::Device device_;
@@ -70,6 +86,17 @@ class LstmPredictor : public DeviceCodingPredictor {
   torch::Tensor match_bucket_;  // [T, B] int64 match_bucket of each step's hint (0 = none)
   torch::Tensor hcat_;          // [T, B, L*H] every layer's h (the output layer's input)
   torch::Tensor probs_;         // [T, B, V] softmax of each step
+
+  torch::Tensor step_in_;       // [3, B] int64: previous symbols, hint symbols, hint buckets of a step
+  torch::Tensor train_target_;  // [T * B] int64 symbols that followed each step
+  torch::Tensor train_weight_;  // [T * B, 1] loss weight of each row: 1 / coded rows, 0 for padding
+  torch::Tensor adam_scalars_;  // [2]: -learning rate, bias correction 1 - beta2^t
+
+  const bool graphs_;                   // CUDA graphs for step and train (a CUDA device and build)
+  bool graph_hints_ = false;            // whether the captured steps add the match boost
+  int eager_segments_ = 0;              // segments run since reset_streams (the first one runs eagerly)
+  std::vector<StepGraph> step_graphs_;  // [T]
+  CapturedOps train_graph_;             // a full segment's training step
 };
 
 }  // namespace nncpp

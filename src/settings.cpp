@@ -87,7 +87,8 @@ void validate(const Settings& s) {
     const uint64_t trained = std::max<uint64_t>(m.segment, m.retrain_window);
     const uint64_t keys = m.memory + trained;
     params = V * std::max<uint64_t>(E, H) + L * (4 * H * H + 3 * H * m.ff) + V * H;
-    activations = B * (trained * V + L * (trained * (8 * H + 3 * m.ff + uint64_t{m.heads} * keys) + m.memory * 2 * H));
+    activations =
+        B * (trained * V + L * (trained * (8 * H + 3 * m.ff + uint64_t{m.heads} * keys) + m.memory * 2 * H));
   } else {
     params = V * E + L * 4 * H * (E + 2 * H) + V * L * H;
     activations = B * m.segment * (V + L * (E + 8 * H));

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "cuda_graph.h"
 #include "lstm.h"
 #include "nncpp/error.h"
 #include "transformer.h"
@@ -110,6 +111,9 @@ class TorchBackend : public Backend {
       // deterministic kernels (cuBLAS needs CUBLAS_WORKSPACE_CONFIG, set by the CLI at start-up).
       at::globalContext().setDeterministicAlgorithms(true, false);
       for (FingerprintField& f : cuda_identity(device.has_index() ? device.index() : 0)) fp.push_back(f);
+      // Replayed graphs run the same kernels as eager ops, but that is an observation, not a contract.
+      const bool graphs = settings.runtime.cuda_graphs && graphs_available(device);
+      fp.push_back({"cuda_graphs", graphs ? "on" : "off"});
     }
     return fp;
   }
@@ -118,9 +122,10 @@ class TorchBackend : public Backend {
     const torch::Device device = parse_device(settings.runtime.device);
     if (settings.runtime.dtype != "float32")
       throw Error(ErrorCode::kUsage, "dtype " + settings.runtime.dtype + " is not implemented yet");
+    const bool device_coding = !device.is_cpu(), graphs = settings.runtime.cuda_graphs;
     if (settings.model.kind == ModelKind::kLstm)
-      return std::make_unique<LstmPredictor>(settings.model, device);
-    return std::make_unique<TransformerPredictor>(settings.model, device);
+      return std::make_unique<LstmPredictor>(settings.model, device, device_coding, graphs);
+    return std::make_unique<TransformerPredictor>(settings.model, device, device_coding, graphs);
   }
 };
 

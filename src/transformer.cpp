@@ -80,12 +80,13 @@ TransformerPredictor::TransformerPredictor(const ModelSettings& settings, torch:
     : TransformerPredictor(settings, device, !device.is_cpu()) {}
 
 TransformerPredictor::TransformerPredictor(const ModelSettings& settings, torch::Device device,
-                                           bool device_coding)
-    : DeviceCodingPredictor(device_coding),
+                                           bool device_coding, bool /*cuda_graphs*/)
+    : DeviceCodingPredictor(device, device_coding),
       s_(settings),
       device_(device),
       opts_(torch::TensorOptions().dtype(torch::kFloat32).device(device)),
       rng_(settings.seed) {
+  ModelStream::Scope scope(stream());
   const bool trace = s_.kind == ModelKind::kTrace;
   check(s_.kind == ModelKind::kTransformer || trace, "kind must be transformer or trace");
   check(s_.vocab >= 2 && s_.vocab <= 65536, "vocab must be in [2, 65536]");
@@ -170,6 +171,7 @@ torch::Tensor TransformerPredictor::param(std::vector<int64_t> shape, float scal
 }
 
 void TransformerPredictor::reset_streams(int active) {
+  ModelStream::Scope scope(stream());
   if (active < 1 || active > static_cast<int>(s_.streams))
     throw Error(ErrorCode::kUsage, "reset_streams: active streams out of range");
   const int64_t B = active, S = M_ + T_;
@@ -286,6 +288,7 @@ void TransformerPredictor::refresh_memory_kv() {
 }
 
 const float* TransformerPredictor::step(const uint16_t* prev, const MatchHint* hints) {
+  ModelStream::Scope scope(stream());
   torch::NoGradGuard no_grad;
   if (t_ >= T_) throw Error(ErrorCode::kUsage, "step: the segment is full, call train() first");
   const int64_t B = active_;
@@ -353,6 +356,7 @@ torch::Tensor TransformerPredictor::loss(const torch::Tensor& logits, const uint
 }
 
 void TransformerPredictor::train(const uint16_t* targets, const uint8_t* mask, int steps, bool update) {
+  ModelStream::Scope scope(stream());
   if (steps != t_) throw Error(ErrorCode::kUsage, "train: steps differ from the positions stepped");
   if (steps == 0) return;
   const int64_t B = active_, n = steps;
@@ -397,6 +401,7 @@ void TransformerPredictor::train(const uint16_t* targets, const uint8_t* mask, i
 
 void TransformerPredictor::retrain(const uint16_t* inputs, const uint16_t* targets, const uint8_t* mask,
                                    int length) {
+  ModelStream::Scope scope(stream());
   if (length <= 0) return;
   const int64_t B = active_;
   int64_t live = 0;
@@ -469,6 +474,7 @@ void TransformerPredictor::adam_update(std::vector<torch::Tensor>& grads, double
 }
 
 torch::Tensor TransformerPredictor::segment_logprobs() {
+  ModelStream::Scope scope(stream());
   torch::NoGradGuard no_grad;
   if (t_ == 0) return torch::empty({0, active_, V_});
   const int64_t n = t_;

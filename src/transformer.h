@@ -32,7 +32,9 @@ class TransformerPredictor : public DeviceCodingPredictor {
   // device_coding: quantise on the model's device and return nullptr from step() (see device_coding.h);
   // the default for any device but the CPU.
   TransformerPredictor(const ModelSettings& settings, torch::Device device);
-  TransformerPredictor(const ModelSettings& settings, torch::Device device, bool device_coding);
+  // cuda_graphs: replay steps as CUDA graphs where the device and build allow it (cuda_graph.h).
+  TransformerPredictor(const ModelSettings& settings, torch::Device device, bool device_coding,
+                       bool cuda_graphs = true);
 
   void reset_streams(int active) override;
   const float* step(const uint16_t* prev, const MatchHint* hints) override;

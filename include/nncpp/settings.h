@@ -63,6 +63,9 @@ struct RuntimeSettings {
   uint32_t threads = 1;
   std::string device = "cpu";
   std::string dtype = "float32";  // float32, or bfloat16 (CUDA only: weights and activations in bf16)
+  // CUDA only: replay each step and training step as a CUDA graph. An execution choice, not a header field:
+  // the fingerprint records it ("cuda_graphs") and the decoder does as the file says.
+  bool cuda_graphs = true;
 };
 
 struct Settings {

@@ -23,6 +23,7 @@ struct Overrides {
   uint32_t threads = 1;
   std::string device = "cpu";
   std::string dtype = "float32";
+  bool no_cuda_graphs = false;
   int level = kDefaultLevel;
 };
 
@@ -72,6 +73,10 @@ void add_model_options(CLI::App* sub, Overrides* ov) {
       ->group(expert);
   sub->add_option("--model", ov->model, "model family: lstm, transformer, trace (default: the level's)")
       ->transform(CLI::CheckedTransformer(kModelNames, CLI::ignore_case))
+      ->group(expert);
+  sub->add_flag(
+         "--no-cuda-graphs", ov->no_cuda_graphs,
+         "CUDA: launch every op instead of replaying CUDA graphs (slower; recorded, the decoder follows)")
       ->group(expert);
   sub->add_option("--dtype", ov->dtype, "float32, or bfloat16 (CUDA only; recorded)")
       ->check(CLI::IsMember({"float32", "bfloat16"}))
@@ -155,6 +160,7 @@ Settings build_settings(const Overrides& ov) {
   s.runtime.threads = ov.threads;
   s.runtime.device = ov.device;
   s.runtime.dtype = ov.dtype;
+  s.runtime.cuda_graphs = !ov.no_cuda_graphs;
   validate(s);
   return s;
 }

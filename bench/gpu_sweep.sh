@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# GPU settings sweep: compress FILE on cuda with each configuration and print bpb, symbols/s and KB/s
+# (compression only; bench/gpu_bench.sh does full round trips). Builds with bench/gpu_env.sh.
+#   bench/gpu_sweep.sh FILE NAME='FLAGS' [NAME='FLAGS'...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+file=$1
+shift
+source bench/gpu_env.sh
+work=$(mktemp -d)
+printf '%-14s %-18s %8s %10s %8s %7s\n' config file bpb symbols/s c_KB/s seconds
+for config in "$@"; do
+  name=${config%%=*}
+  flags=${config#*=}
+  # shellcheck disable=SC2086
+  $nncpp c -q -f "$file" "$work/$name.nncp" --device cuda $flags --stats-json "$work/$name.json"
+  python3 - "$work/$name.json" "$name" "$(basename "$file")" <<'PY'
+import json, sys
+path, name, file = sys.argv[1:]
+c = json.load(open(path))
+print("%-14s %-18s %8.4f %10.0f %8.1f %7.1f" % (name, file[:18], c["bpb"], c["symbols"] / c["seconds"], c["kBps"],
+      c["seconds"]), flush=True)
+PY
+done
