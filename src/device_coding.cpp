@@ -89,4 +89,24 @@ void DeviceCoder::find(const uint32_t* targets, const uint8_t* live, uint16_t* s
   unpack(run(&l.find_graph, &l.find_out, ops), live, symbols, out);
 }
 
+void DeviceCodingPredictor::run_step(bool replay, int slot, const std::function<void()>& ops) {
+  if (!replay) {
+    ops();
+    return;
+  }
+  StepGraph& graph = step_graphs_[slot];
+  if (!graph.ops.ready()) {
+    graph.ops.capture(ops);
+    coder_.capture_lookups();
+    graph.coder = coder_;
+  }
+  graph.ops.replay();
+  coder_ = graph.coder;
+}
+
+void DeviceCodingPredictor::clear_step_graphs(int slots) {
+  step_graphs_.clear();
+  step_graphs_.resize(slots);
+}
+
 }  // namespace nncpp

@@ -9,6 +9,10 @@
 
 #include <torch/torch.h>
 
+#include <functional>
+#include <memory>
+#include <vector>
+
 #include "cuda_graph.h"
 #include "nncpp/predictor.h"
 
@@ -71,6 +75,12 @@ class DeviceCodingPredictor : public Predictor {
   // The coder's tensors; a graph replay swaps in the ones its capture wrote.
   DeviceCoder& coder() { return coder_; }
 
+  // One position's device work `ops` (ending in coder().set()): run directly, or with `replay` as CUDA graph
+  // number `slot`, captured on first use; either way the coder then holds the position's table.
+  void run_step(bool replay, int slot, const std::function<void()>& ops);
+  // Drops the step graphs (their buffers are about to change) and makes room for `slots` new ones.
+  void clear_step_graphs(int slots);
+
   // The end of step(): probs [B, V] as host floats, or nullptr once the coder holds them.
   const float* finish_step(const torch::Tensor& probs) {
     if (!device_coding_) return probs.data_ptr<float>();
@@ -79,9 +89,16 @@ class DeviceCodingPredictor : public Predictor {
   }
 
  private:
+  // A position's graph and the coder tensors its capture produced (replays write into them).
+  struct StepGraph {
+    CapturedOps ops;
+    DeviceCoder coder;
+  };
+
   bool device_coding_;
   ModelStream stream_;
   DeviceCoder coder_;
+  std::vector<StepGraph> step_graphs_;
 };
 
 }  // namespace nncpp

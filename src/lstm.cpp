@@ -54,10 +54,9 @@ void LstmPredictor::reset_streams(int active) {
   active_ = active;
   t_ = 0;
   // The graphs hold the addresses of the buffers below: drop them before the buffers go.
-  step_graphs_.clear();
-  step_graphs_.resize(T);
+  clear_step_graphs(static_cast<int>(T));
   train_graph_.clear();
-  eager_segments_ = 0;
+  segments_ = 0;
   for (Layer& layer : layers_) {
     layer.xh = torch::zeros({T, B, layer.in + H}, opts_);
     layer.gates = torch::empty({T, B, 4 * H}, opts_);
@@ -77,10 +76,9 @@ void LstmPredictor::reset_streams(int active) {
 }
 
 bool LstmPredictor::replaying(bool hints) {
-  if (!graphs_ || eager_segments_ == 0) return false;  // the first segment warms up cuBLAS eagerly
-  if (hints != graph_hints_) {                         // a different op sequence: capture again
-    step_graphs_.clear();
-    step_graphs_.resize(s_.segment);
+  if (!graphs_ || segments_ == 0) return false;  // the first segment warms up cuBLAS eagerly
+  if (hints != graph_hints_) {                   // a different op sequence: capture again
+    clear_step_graphs(static_cast<int>(s_.segment));
     graph_hints_ = hints;
   }
   return true;
@@ -103,18 +101,7 @@ const float* LstmPredictor::step(const uint16_t* prev, const MatchHint* hints) {
   }
   step_in_.copy_(host);
 
-  if (replaying(hints != nullptr)) {
-    StepGraph& graph = step_graphs_[t];
-    if (!graph.ops.ready()) {
-      graph.ops.capture([&] { step_ops(t, hints != nullptr); });
-      coder().capture_lookups();
-      graph.coder = coder();
-    }
-    graph.ops.replay();
-    coder() = graph.coder;
-  } else {
-    step_ops(t, hints != nullptr);
-  }
+  run_step(replaying(hints != nullptr), t, [&] { step_ops(t, hints != nullptr); });
   return device_coding() ? nullptr : probs_[t].data_ptr<float>();
 }
 
@@ -196,7 +183,7 @@ void LstmPredictor::train(const uint16_t* targets, const uint8_t* mask, int step
   } else {
     train_ops(steps, live > 0);
   }
-  ++eager_segments_;
+  ++segments_;
 }
 
 void LstmPredictor::train_ops(int steps, bool update) {

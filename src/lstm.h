@@ -51,12 +51,6 @@ class LstmPredictor : public DeviceCodingPredictor {
     torch::Tensor h0;     // [B, H] hidden state carried into the segment
   };
 
-  // One position's graph and the coder tensors its capture produced (replays write into them).
-  struct StepGraph {
-    CapturedOps ops;
-    DeviceCoder coder;
-  };
-
   torch::Tensor param(std::vector<int64_t> shape, float scale);
   // The device work of step() and train(), written against the static buffers so CUDA graphs can hold it.
   void step_ops(int t, bool hints);
@@ -92,11 +86,10 @@ class LstmPredictor : public DeviceCodingPredictor {
   torch::Tensor train_weight_;  // [T * B, 1] loss weight of each row: 1 / coded rows, 0 for padding
   torch::Tensor adam_scalars_;  // [2]: -learning rate, bias correction 1 - beta2^t
 
-  const bool graphs_;                   // CUDA graphs for step and train (a CUDA device and build)
-  bool graph_hints_ = false;            // whether the captured steps add the match boost
-  int eager_segments_ = 0;              // segments run since reset_streams (the first one runs eagerly)
-  std::vector<StepGraph> step_graphs_;  // [T]
-  CapturedOps train_graph_;             // a full segment's training step
+  const bool graphs_;         // CUDA graphs for step and train (a CUDA device and build)
+  bool graph_hints_ = false;  // whether the captured steps add the match boost
+  int segments_ = 0;          // segments run since reset_streams (the first one runs eagerly)
+  CapturedOps train_graph_;   // a full segment's training step
 };
 
 }  // namespace nncpp

@@ -80,12 +80,13 @@ TransformerPredictor::TransformerPredictor(const ModelSettings& settings, torch:
     : TransformerPredictor(settings, device, !device.is_cpu()) {}
 
 TransformerPredictor::TransformerPredictor(const ModelSettings& settings, torch::Device device,
-                                           bool device_coding, bool /*cuda_graphs*/)
+                                           bool device_coding, bool cuda_graphs)
     : DeviceCodingPredictor(device, device_coding),
       s_(settings),
       device_(device),
       opts_(torch::TensorOptions().dtype(torch::kFloat32).device(device)),
-      rng_(settings.seed) {
+      rng_(settings.seed),
+      graphs_(cuda_graphs && graphs_available(device) && device_coding) {
   ModelStream::Scope scope(stream());
   const bool trace = s_.kind == ModelKind::kTrace;
   check(s_.kind == ModelKind::kTransformer || trace, "kind must be transformer or trace");
@@ -179,6 +180,9 @@ void TransformerPredictor::reset_streams(int active) {
   t_ = 0;
   mem_len_ = 0;
   kv_stale_ = false;
+  clear_step_graphs(static_cast<int>(T_));  // they hold the addresses of the buffers below
+  refresh_graph_.clear();
+  segments_ = 0;
   for (Layer& layer : layers_) {
     layer.x = torch::zeros({B, S, H_}, opts_);
     layer.k = torch::zeros({B, heads_, S, dh_}, opts_);
@@ -190,6 +194,17 @@ void TransformerPredictor::reset_streams(int active) {
   match_bucket_ = torch::zeros({B, T_}, int64);
   logits_ = torch::empty({B, V_}, opts_);
   probs_ = torch::empty({B, V_}, opts_);
+  step_in_ = torch::zeros({3, B}, int64);
+}
+
+bool TransformerPredictor::replaying(bool hints) {
+  // Graphs once the memory is full (fixed shapes) and one segment has warmed up cuBLAS eagerly.
+  if (!graphs_ || segments_ == 0 || mem_len_ != M_) return false;
+  if (hints != graph_hints_) {  // a different op sequence: capture again
+    clear_step_graphs(static_cast<int>(T_));
+    graph_hints_ = hints;
+  }
+  return true;
 }
 
 // history [B, group - 1 + n] int64 -> position inputs [B, n, H]: the embeddings of each position's group,
@@ -293,8 +308,10 @@ const float* TransformerPredictor::step(const uint16_t* prev, const MatchHint* h
   if (t_ >= T_) throw Error(ErrorCode::kUsage, "step: the segment is full, call train() first");
   const int64_t B = active_;
   const int t = t_++;
+  const bool replay = replaying(hints != nullptr);
   if (t == 0 && kv_stale_) {
-    refresh_memory_kv();
+    if (replay && !refresh_graph_.ready()) refresh_graph_.capture([&] { refresh_memory_kv(); });
+    replay ? refresh_graph_.replay() : refresh_memory_kv();
     kv_stale_ = false;
   }
 
@@ -308,10 +325,16 @@ const float* TransformerPredictor::step(const uint16_t* prev, const MatchHint* h
       in[2 * B + b] = match_bucket(hints[b].length);
     }
   }
-  torch::Tensor dev = host.to(device_);
-  history_.select(1, group_ - 1 + t).copy_(dev[0]);
-  match_symbol_.select(1, t).copy_(dev[1]);
-  match_bucket_.select(1, t).copy_(dev[2]);
+  step_in_.copy_(host);
+  run_step(replay, t, [&] { step_ops(t, hints != nullptr); });
+  return device_coding() ? nullptr : probs_.data_ptr<float>();
+}
+
+void TransformerPredictor::step_ops(int t, bool hints) {
+  const int64_t B = active_;
+  history_.select(1, group_ - 1 + t).copy_(step_in_[0]);
+  match_symbol_.select(1, t).copy_(step_in_[1]);
+  match_bucket_.select(1, t).copy_(step_in_[2]);
 
   const int64_t slot = M_ + t, lo = M_ - mem_len_, keys = slot + 1 - lo;
   torch::Tensor x = embed(history_.narrow(1, t, group_));  // [B, 1, H]
@@ -329,12 +352,14 @@ const float* TransformerPredictor::step(const uint16_t* prev, const MatchHint* h
 
   torch::Tensor h = rms_norm(x, norm_out_).view({B, H_});
   torch::addmm_out(logits_, b_out_, h, w_out_.t());  // [B, V]
-  if (hints != nullptr) {                            // logit of each hinted symbol += boost[bucket]
-    logits_.scatter_add_(1, match_symbol_.narrow(1, t, 1),
-                         match_boost_.index_select(0, match_bucket_.select(1, t)).unsqueeze(1));
+  if (hints) {  // logit of each hinted symbol += boost[bucket] (one symbol per row: gather + scatter_)
+    torch::Tensor col = match_symbol_.narrow(1, t, 1);  // [B, 1]
+    logits_.scatter_(
+        1, col,
+        logits_.gather(1, col) + match_boost_.index_select(0, match_bucket_.select(1, t)).unsqueeze(1));
   }
   torch::softmax_out(probs_, logits_, 1);
-  return finish_step(probs_);
+  if (device_coding()) coder().set(probs_);
 }
 
 // Mean cross-entropy of logits [B, n, V] over the live (mask != 0) positions; targets, mask [n][B].
@@ -397,6 +422,7 @@ void TransformerPredictor::train(const uint16_t* targets, const uint8_t* mask, i
   if (group_ > 1) history_.narrow(1, 0, group_ - 1).copy_(history_.narrow(1, n, group_ - 1).clone());
   mem_len_ = m;
   t_ = 0;
+  ++segments_;
 }
 
 void TransformerPredictor::retrain(const uint16_t* inputs, const uint16_t* targets, const uint8_t* mask,

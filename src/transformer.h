@@ -13,7 +13,8 @@
 // per-head bias by distance (see transformer.cpp for why). step() computes only the new position per layer
 // over a preallocated key/value cache; train() recomputes the segment with autograd against the memory's
 // keys and values and takes one Adam step (beta1 = 0, per-tensor gradient-norm clipping). retrain() runs
-// its window in chunks of T from an empty memory, with dropout masks from our own generator.
+// its window in chunks of T from an empty memory, with dropout masks from our own generator. On CUDA the
+// steps are CUDA graphs once the memory is full (see graphs_ below).
 #pragma once
 
 #include <torch/torch.h>
@@ -79,6 +80,9 @@ class TransformerPredictor : public DeviceCodingPredictor {
                      int64_t live) const;
   torch::Tensor memory_kv(const Layer& layer, const torch::Tensor& x) const;
   void refresh_memory_kv();
+  // The device work of one step, reading its inputs from step_in_ (so a CUDA graph can hold it).
+  void step_ops(int t, bool hints);
+  bool replaying(bool hints);
   void adam_update(std::vector<torch::Tensor>& grads, double lr);
 
   ModelSettings s_;
@@ -114,6 +118,14 @@ class TransformerPredictor : public DeviceCodingPredictor {
   torch::Tensor match_bucket_;  // [B, T] int64 match_bucket of each step's hint (0 = none)
   torch::Tensor logits_;        // [B, V]
   torch::Tensor probs_;         // [B, V] softmax of the last step
+  torch::Tensor step_in_;       // [3, B] int64: previous symbols, hint symbols, hint buckets of a step
+
+  // CUDA graphs (cuda_graph.h): once the memory is full the op sequence of step t no longer changes, so
+  // each position of the segment and the memory's key/value refresh are captured once and replayed.
+  const bool graphs_;
+  bool graph_hints_ = false;  // whether the captured steps add the match boost
+  int segments_ = 0;          // train() calls since reset_streams
+  CapturedOps refresh_graph_;
 };
 
 }  // namespace nncpp
