@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU settings sweep: compress FILE on cuda with each configuration and print bpb, symbols/s and KB/s
-# (compression only; bench/gpu_bench.sh does full round trips). Builds with bench/gpu_env.sh.
+# (compression only; bench/gpu_bench.sh does full round trips), and each phase's share of the time when the
+# flags include --profile. Builds with bench/gpu_env.sh.
 #   bench/gpu_sweep.sh FILE NAME='FLAGS' [NAME='FLAGS'...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,10 @@ for config in "$@"; do
 import json, sys
 path, name, file = sys.argv[1:]
 c = json.load(open(path))
-print("%-14s %-18s %8.4f %10.0f %8.1f %7.1f" % (name, file[:18], c["bpb"], c["symbols"] / c["seconds"], c["kBps"],
-      c["seconds"]), flush=True)
+p = c.get("profile")
+shares = "" if p is None else "  step %.0f%% code %.0f%% train %.0f%% retrain %.0f%%" % tuple(
+    100 * p[k] / c["seconds"] for k in ("step", "code", "train", "retrain"))
+print("%-14s %-18s %8.4f %10.0f %8.1f %7.1f%s" % (name, file[:18], c["bpb"], c["symbols"] / c["seconds"], c["kBps"],
+      c["seconds"], shares), flush=True)
 PY
 done

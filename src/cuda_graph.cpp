@@ -24,6 +24,10 @@ ModelStream::ModelStream(const torch::Device& device) {
         c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index() < 0 ? 0 : device.index())});
 }
 
+void ModelStream::synchronize() {
+  if (impl_) impl_->stream.synchronize();
+}
+
 struct ModelStream::Scope::Impl {
   c10::cuda::CUDAStreamGuard guard;
 };
@@ -64,6 +68,7 @@ bool graphs_available(const torch::Device&) {
 
 struct ModelStream::Impl {};
 ModelStream::ModelStream(const torch::Device&) {}
+void ModelStream::synchronize() {}
 struct ModelStream::Scope::Impl {};
 ModelStream::Scope::Scope(ModelStream&) {}
 struct CapturedOps::Impl {};

@@ -27,6 +27,8 @@ class ModelStream {
   ~ModelStream();
   ModelStream(const ModelStream&) = delete;
   ModelStream& operator=(const ModelStream&) = delete;
+  // Waits for the work queued on the stream.
+  void synchronize();
 
   // Makes the stream current (and the device) for the scope; restores the previous one after.
   class Scope {

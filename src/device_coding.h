@@ -65,6 +65,7 @@ class DeviceCodingPredictor : public Predictor {
     ModelStream::Scope scope(stream_);
     coder_.find(targets, live, symbols, out);
   }
+  void synchronize() override { stream_.synchronize(); }
 
  protected:
   DeviceCodingPredictor(const torch::Device& device, bool device_coding)

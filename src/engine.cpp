@@ -166,9 +166,31 @@ int gather_window(const uint16_t* symbols, size_t n, size_t stream_len, int stre
 // Codes one block of n symbols as B contiguous streams, T positions per segment, one training step after
 // each segment (unless the train gate skips it) and a retraining pass every retrain_period segments.
 // symbols[] is read (compress) or written (decompress) through side.code().
+// Adds the wall time of a phase to a profile (when there is one), after the device finished its work.
+class PhaseTimer {
+ public:
+  PhaseTimer(Predictor& predictor, double* total) : predictor_(predictor), total_(total) {
+    if (total_ != nullptr) start_ = Clock::now();
+  }
+  ~PhaseTimer() {
+    if (total_ == nullptr) return;
+    predictor_.synchronize();
+    *total_ += seconds_since(start_);
+  }
+  PhaseTimer(const PhaseTimer&) = delete;
+  PhaseTimer& operator=(const PhaseTimer&) = delete;
+
+ private:
+  Predictor& predictor_;
+  double* total_;
+  Clock::time_point start_;
+};
+
 template <typename Side>
 double code_block(Predictor& predictor, const Settings& settings, size_t n, Side& side, uint16_t* symbols,
-                  const BlockProgress& progress, const std::atomic<bool>* cancel) {
+                  const BlockProgress& progress, const std::atomic<bool>* cancel, Stats::Phases* profile) {
+  // Each phase's share of the profile (nullptr when off).
+  auto phase = [profile](double Stats::Phases::*field) { return profile ? &(profile->*field) : nullptr; };
   const int vocab = static_cast<int>(settings.model.vocab);
   const int streams = streams_for_block(n, settings);
   const size_t stream_len = (n + streams - 1) / streams;
@@ -203,12 +225,19 @@ double code_block(Predictor& predictor, const Settings& settings, size_t n, Side
     int64_t segment_symbols = 0;
     for (int t = 0; t < steps; ++t) {
       if (matches) matches->predict(start + t, hints.data());
-      const float* probs = predictor.step(prev.data(), matches ? hints.data() : nullptr);
+      const float* probs = nullptr;
+      {
+        PhaseTimer timer(predictor, phase(&Stats::Phases::step));
+        probs = predictor.step(prev.data(), matches ? hints.data() : nullptr);
+      }
       for (int b = 0; b < streams; ++b) {
         pos[b] = b * stream_len + start + t;
         live[b] = start + t < stream_len && pos[b] < n;
       }
-      side.code(predictor, probs, vocab, live.data(), pos.data(), cum.data(), coded.data(), ranges.data());
+      {
+        PhaseTimer timer(predictor, phase(&Stats::Phases::code));
+        side.code(predictor, probs, vocab, live.data(), pos.data(), cum.data(), coded.data(), ranges.data());
+      }
       for (int b = 0; b < streams; ++b) {
         const size_t k = static_cast<size_t>(t) * streams + b;
         mask[k] = live[b];
@@ -223,8 +252,12 @@ double code_block(Predictor& predictor, const Settings& settings, size_t n, Side
     }
     side.check_payload();
     model_bits += segment_bits;
-    predictor.train(targets.data(), mask.data(), steps, gate.should_update(segment_bits, segment_symbols));
+    {
+      PhaseTimer timer(predictor, phase(&Stats::Phases::train));
+      predictor.train(targets.data(), mask.data(), steps, gate.should_update(segment_bits, segment_symbols));
+    }
     if (retrain_period > 0 && ++segments % retrain_period == 0) {
+      PhaseTimer timer(predictor, phase(&Stats::Phases::retrain));
       int length = gather_window(symbols, n, stream_len, streams, start + steps,
                                  static_cast<int>(settings.model.retrain_window), &window_inputs,
                                  &window_targets, &window_mask);
@@ -335,8 +368,8 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
     dictionary.tokenize(raw.data(), raw.size(), &symbols);
     EncodeSide side(symbols.data(), streams_for_block(symbols.size(), settings));
     BlockProgress progress{&job.on_progress, done, raw.size()};
-    double bits =
-        code_block(*predictor, settings, symbols.size(), side, symbols.data(), progress, job.cancel);
+    double bits = code_block(*predictor, settings, symbols.size(), side, symbols.data(), progress, job.cancel,
+                             job.profile ? &stats.phases : nullptr);
     std::vector<uint8_t> payload = side.finish();
     // A block the model expands is stored instead (symbols = 0); the decoder still replays the model on it.
     const bool stored = payload.size() >= raw.size();
@@ -425,11 +458,13 @@ Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job) 
       symbols.clear();
       dictionary.tokenize(raw.data(), raw.size(), &symbols);
       EncodeSide replay(symbols.data(), streams_for_block(symbols.size(), settings), /*coding=*/false);
-      bits = code_block(*predictor, settings, symbols.size(), replay, symbols.data(), progress, job.cancel);
+      bits = code_block(*predictor, settings, symbols.size(), replay, symbols.data(), progress, job.cancel,
+                        job.profile ? &stats.phases : nullptr);
     } else {
       symbols.assign(block.symbols, 0);
       DecodeSide side(payload.data(), payload.size(), streams_for_block(block.symbols, settings));
-      bits = code_block(*predictor, settings, symbols.size(), side, symbols.data(), progress, job.cancel);
+      bits = code_block(*predictor, settings, symbols.size(), side, symbols.data(), progress, job.cancel,
+                        job.profile ? &stats.phases : nullptr);
       raw.clear();
       dictionary.detokenize(symbols.data(), symbols.size(), &raw, block.raw_bytes);
       if (raw.size() != block.raw_bytes || crc32_update(0, raw.data(), raw.size()) != block.raw_crc)

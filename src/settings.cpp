@@ -96,7 +96,8 @@ void validate(const Settings& s) {
   require((2 * params + activations) * sizeof(float) <= (uint64_t{32} << 30), "model size (at most 32 GiB)");
   require(s.runtime.threads >= 1 && s.runtime.threads <= 256, "threads (1..256)");
   require(!s.runtime.device.empty() && s.runtime.device.size() <= 64, "device name");
-  require(s.runtime.dtype == "float32" || s.runtime.dtype == "bfloat16", "dtype (float32, bfloat16)");
+  require(s.runtime.dtype == "float32" || s.runtime.dtype == "tf32" || s.runtime.dtype == "bfloat16",
+          "dtype (float32, tf32, bfloat16)");
 }
 
 }  // namespace nncpp

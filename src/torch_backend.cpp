@@ -110,6 +110,8 @@ class TorchBackend : public Backend {
       // Atomics in index_add_ and friends make CUDA sums order-dependent; these switches pick
       // deterministic kernels (cuBLAS needs CUBLAS_WORKSPACE_CONFIG, set by the CLI at start-up).
       at::globalContext().setDeterministicAlgorithms(true, false);
+      // TF32 tensor cores for float32 matrix products only when asked (they round the inputs to 10 bits).
+      at::globalContext().setFloat32MatmulPrecision(settings.runtime.dtype == "tf32" ? "high" : "highest");
       for (FingerprintField& f : cuda_identity(device.has_index() ? device.index() : 0)) fp.push_back(f);
       // Replayed graphs run the same kernels as eager ops, but that is an observation, not a contract.
       const bool graphs = settings.runtime.cuda_graphs && graphs_available(device);
@@ -120,7 +122,7 @@ class TorchBackend : public Backend {
 
   std::unique_ptr<Predictor> create(const Settings& settings) const override {
     const torch::Device device = parse_device(settings.runtime.device);
-    if (settings.runtime.dtype != "float32")
+    if (settings.runtime.dtype == "bfloat16")
       throw Error(ErrorCode::kUsage, "dtype " + settings.runtime.dtype + " is not implemented yet");
     const bool device_coding = !device.is_cpu(), graphs = settings.runtime.cuda_graphs;
     if (settings.model.kind == ModelKind::kLstm)

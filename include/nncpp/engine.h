@@ -26,6 +26,14 @@ struct Stats {
   double coded_bits = 0;  // range-coded payload bits
   double seconds = 0;
   Settings settings;  // what the file was (de)compressed with
+  // With profile on: wall seconds in each phase of the coding loop, device work included (the loop waits
+  // for the device after each phase, which costs a little speed).
+  struct Phases {
+    double step = 0;     // Predictor::step: the model's forward pass for one position
+    double code = 0;     // range coding, device lookups of the symbols' ranges included
+    double train = 0;    // Predictor::train
+    double retrain = 0;  // Predictor::retrain
+  } phases;
 };
 
 struct ProgressInfo {
@@ -55,6 +63,7 @@ struct CompressJob {
   std::function<void(const ProgressInfo&)> on_progress;  // called a few times per block
   std::function<void(const BlockInfo&)> on_block;        // called after each block
   const std::atomic<bool>* cancel = nullptr;             // set → Error(kInterrupted) at the next segment
+  bool profile = false;                                  // fill Stats::phases
 };
 
 struct DecompressJob {
@@ -63,6 +72,7 @@ struct DecompressJob {
   std::function<void(const ProgressInfo&)> on_progress;
   std::function<void(const BlockInfo&)> on_block;  // called after each block has matched its CRC
   const std::atomic<bool>* cancel = nullptr;
+  bool profile = false;  // fill Stats::phases
 };
 
 Stats compress(std::istream& in, std::ostream& out, const CompressJob& job);

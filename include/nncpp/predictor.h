@@ -56,6 +56,9 @@ class Predictor {
   // state and with dropout, leaving the stepping state as it is. inputs, targets, mask: [length][active],
   // inputs[t] the symbol before targets[t] (0 at a stream's start). Models without retraining throw.
   virtual void retrain(const uint16_t* inputs, const uint16_t* targets, const uint8_t* mask, int length) = 0;
+
+  // Waits until the work queued on the model's device is done (profiles time each phase with it).
+  virtual void synchronize() {}
 };
 
 // Match lengths share learnt boosts by bucket: 0 = no match, else the length up to kMatchBuckets - 1.

@@ -62,7 +62,9 @@ struct CodecSettings {
 struct RuntimeSettings {
   uint32_t threads = 1;
   std::string device = "cpu";
-  std::string dtype = "float32";  // float32, or bfloat16 (CUDA only: weights and activations in bf16)
+  // float32; tf32 (CUDA only: float32 tensors, matrix products on TF32 tensor cores, ~10 mantissa bits);
+  // bfloat16 (CUDA only: weights and activations in bf16; not implemented yet)
+  std::string dtype = "float32";
   // CUDA only: replay each step and training step as a CUDA graph. An execution choice, not a header field:
   // the fingerprint records it ("cuda_graphs") and the decoder does as the file says.
   bool cuda_graphs = true;

@@ -87,12 +87,14 @@ int run_compress(const Options& o, const Backend& backend, const std::atomic<boo
   job.tokenizer.max_vocab = static_cast<int>(o.settings.codec.max_vocab);
   job.tokenizer.adaptive = !o.vocab_fixed;
   job.cancel = cancel;
+  job.profile = o.profile;
   job.on_progress = [&progress](const ProgressInfo& info) { progress.update(info); };
   job.on_block = [&progress](const BlockInfo& b) { log_block("coded", b, &progress); };
   Stats stats = compress(in, out, job);
   output.commit();
   remove_input(o, path);
   if (!o.stats_json.empty()) write_stats_json(o.stats_json, "compress", stats);
+  if (o.profile) spdlog::info("{}", describe_profile(stats));
   spdlog::info("{} -> {}: {} -> {} bytes, {:.4f} bpb, {:.1f} KB/s", o.input, path, stats.original_bytes,
                stats.output_bytes,
                stats.original_bytes ? 8.0 * stats.output_bytes / stats.original_bytes : 0.0,
@@ -121,12 +123,14 @@ int run_decompress(const Options& o, const Backend& backend, const std::atomic<b
   job.backend = &backend;
   job.ignore_fingerprint = o.ignore_fingerprint;
   job.cancel = cancel;
+  job.profile = o.profile;
   job.on_progress = [&progress](const ProgressInfo& info) { progress.update(info); };
   job.on_block = [&progress](const BlockInfo& b) { log_block("decoded", b, &progress); };
   Stats stats = decompress(in, out, job);
   if (output) output->commit();
   if (output) remove_input(o, path);
   if (!o.stats_json.empty()) write_stats_json(o.stats_json, "decompress", stats);
+  if (o.profile) spdlog::info("{}", describe_profile(stats));
   spdlog::info("{}{}{}: {} bytes, {:.1f} KB/s", o.input, output ? " -> " : ": OK", path, stats.original_bytes,
                stats.seconds > 0 ? stats.original_bytes / 1000.0 / stats.seconds : 0.0);
   return kExitOk;

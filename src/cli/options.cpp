@@ -37,6 +37,8 @@ void add_io_options(CLI::App* sub, Options* o, bool writes_output) {
   sub->add_flag("-k,--keep", "keep the input file (the default)");
   sub->add_flag("--rm", o->remove_input, "remove the input after the output is safely written");
   sub->add_option("--stats-json", o->stats_json, "write run statistics as one JSON object to FILE");
+  sub->add_flag("--profile", o->profile,
+                "time the model's step, coding, training and retraining (in --stats-json and with -v)");
 }
 
 void add_common_options(CLI::App* sub, Options* o, Overrides* ov) {
@@ -78,8 +80,9 @@ void add_model_options(CLI::App* sub, Overrides* ov) {
          "--no-cuda-graphs", ov->no_cuda_graphs,
          "CUDA: launch every op instead of replaying CUDA graphs (slower; recorded, the decoder follows)")
       ->group(expert);
-  sub->add_option("--dtype", ov->dtype, "float32, or bfloat16 (CUDA only; recorded)")
-      ->check(CLI::IsMember({"float32", "bfloat16"}))
+  sub->add_option("--dtype", ov->dtype,
+                  "float32; tf32 (CUDA: float32 with TF32 tensor-core matrix products); bfloat16 (recorded)")
+      ->check(CLI::IsMember({"float32", "tf32", "bfloat16"}))
       ->group(expert);
   sub->add_option("--layers", ov->layers, "LSTM / attention layers")->group(expert);
   sub->add_option("--hidden", ov->hidden, "LSTM cell width / d_model")->group(expert);

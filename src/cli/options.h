@@ -21,6 +21,7 @@ struct Options {
   bool json = false;          // `l --json`
   bool ignore_fingerprint = false;
   std::string stats_json;    // --stats-json FILE
+  bool profile = false;      // --profile: time each phase of the coding loop (in the stats)
   bool vocab_fixed = false;  // --vocab N given: aim for N symbols instead of adapting to the input
   Settings settings;         // from the level preset and expert flags
 };

@@ -49,12 +49,33 @@ void write_stats_json(const std::string& path, const char* command, const Stats&
     << ",\"dictionary_bytes\":" << stats.dictionary_bytes << ",\"model_bits\":" << number(stats.model_bits)
     << ",\"coded_bits\":" << number(stats.coded_bits) << ",\"level\":" << int{settings.level}
     << ",\"model\":" << json_string(model_kind_name(settings.model.kind))
-    << ",\"device\":" << json_string(settings.runtime.device) << ",\"threads\":" << settings.runtime.threads
-    << "}\n";
+    << ",\"device\":" << json_string(settings.runtime.device) << ",\"threads\":" << settings.runtime.threads;
+  const Stats::Phases& p = stats.phases;
+  if (p.step + p.code + p.train + p.retrain > 0)
+    j << ",\"profile\":{\"step\":" << number(p.step) << ",\"code\":" << number(p.code)
+      << ",\"train\":" << number(p.train) << ",\"retrain\":" << number(p.retrain) << "}";
+  j << "}\n";
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << j.str();
   out.close();
   if (!out) throw Error(ErrorCode::kIo, "cannot write " + path);
+}
+
+std::string describe_profile(const Stats& stats) {
+  const Stats::Phases& p = stats.phases;
+  const double total = stats.seconds > 0 ? stats.seconds : 1;
+  const double other = std::max(0.0, stats.seconds - p.step - p.code - p.train - p.retrain);
+  std::string text = "profile:";
+  char buf[64];
+  for (auto [name, s] : {std::pair<const char*, double>{"step", p.step},
+                         {"code", p.code},
+                         {"train", p.train},
+                         {"retrain", p.retrain},
+                         {"other", other}}) {
+    std::snprintf(buf, sizeof buf, " %s %.1f s (%.0f%%)", name, s, 100.0 * s / total);
+    text += buf;
+  }
+  return text;
 }
 
 std::string describe_header(const FileHeader& h, uint64_t compressed_bytes, bool json) {
