@@ -9,20 +9,26 @@ file=$1
 shift
 source bench/gpu_env.sh
 work=$(mktemp -d)
-printf '%-14s %-18s %8s %10s %8s %7s\n' config file bpb symbols/s c_KB/s seconds
+printf '%-14s %-18s %8s %10s %8s %7s %8s %5s\n' config file bpb symbols/s c_KB/s seconds gpu_MiB util%
 for config in "$@"; do
   name=${config%%=*}
   flags=${config#*=}
+  nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv,noheader,nounits -lms 100 >"$work/$name.smi" &
+  smi=$!
   # shellcheck disable=SC2086
   $nncpp c -q -f "$file" "$work/$name.nncp" --device cuda $flags --stats-json "$work/$name.json"
-  python3 - "$work/$name.json" "$name" "$(basename "$file")" <<'PY'
+  kill $smi
+  python3 - "$work/$name" "$name" "$(basename "$file")" <<'PY'
 import json, sys
 path, name, file = sys.argv[1:]
-c = json.load(open(path))
+c = json.load(open(path + ".json"))
+rows = [l.split(",") for l in open(path + ".smi") if l.strip()]
+mem = max(int(r[0]) for r in rows) if rows else 0
+util = sum(int(r[1]) for r in rows) / len(rows) if rows else 0
 p = c.get("profile")
 shares = "" if p is None else "  step %.0f%% code %.0f%% train %.0f%% retrain %.0f%%" % tuple(
     100 * p[k] / c["seconds"] for k in ("step", "code", "train", "retrain"))
-print("%-14s %-18s %8.4f %10.0f %8.1f %7.1f%s" % (name, file[:18], c["bpb"], c["symbols"] / c["seconds"], c["kBps"],
-      c["seconds"], shares), flush=True)
+print("%-14s %-18s %8.4f %10.0f %8.1f %7.1f %8d %5.0f%s" % (name, file[:18], c["bpb"], c["symbols"] / c["seconds"],
+      c["kBps"], c["seconds"], mem, util, shares), flush=True)
 PY
 done
