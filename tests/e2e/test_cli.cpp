@@ -393,6 +393,7 @@ TEST_F(Cli, RoundTripEveryModelFamily) {
   EXPECT_EQ(nncpp("c in --model lstm --retrain-period 2 -o x.nncp").code, kUsage);
   EXPECT_EQ(nncpp("c in --model transformer --heads 3 --hidden 16 -o x.nncp").code, kUsage);
   EXPECT_EQ(nncpp("c in --dtype bfloat16 -o x.nncp").code, kUsage) << "bfloat16 needs cuda";
+  EXPECT_EQ(nncpp("c in --dtype tf32 -o x.nncp").code, kUsage) << "tf32 needs cuda";
   EXPECT_FALSE(fs::exists(path("x.nncp")));
 }
 
@@ -748,6 +749,29 @@ TEST_F(Cli, StatsJsonHasTheDocumentedKeys) {
   EXPECT_EQ(dj.members().at("input_bytes"), std::to_string(read("in.nncp").size()));
   EXPECT_EQ(dj.members().at("symbols"), m.at("symbols"));
   EXPECT_EQ(dj.members().at("coded_bits"), m.at("coded_bits"));
+}
+
+TEST_F(Cli, ProfileReportsEachPhase) {
+  write("in", regress("xargs.1"));
+  Result c = nncpp("c " + kFast + " -v --profile in -o in.nncp --stats-json c.json");
+  ASSERT_EQ(c.code, kOk) << c.err;
+  EXPECT_NE(c.err.find("profile: step "), std::string::npos) << c.err;
+  Json json;
+  ASSERT_TRUE(json.parse(read("c.json"))) << read("c.json");
+  ASSERT_TRUE(json.members().count("profile")) << read("c.json");
+  for (const char* key : {"\"step\":", "\"code\":", "\"train\":", "\"retrain\":"})
+    EXPECT_NE(json.members().at("profile").find(key), std::string::npos) << json.members().at("profile");
+
+  Result plain = nncpp("c " + kFast + " in -o plain.nncp --stats-json plain.json");
+  ASSERT_EQ(plain.code, kOk) << plain.err;
+  EXPECT_EQ(read("plain.nncp"), read("in.nncp")) << "profiling must not change the output";
+  ASSERT_TRUE(json.parse(read("plain.json")));
+  EXPECT_FALSE(json.members().count("profile")) << "no profile unless asked";
+
+  Result d = nncpp("d -v --profile in.nncp -o out");
+  ASSERT_EQ(d.code, kOk) << d.err;
+  EXPECT_NE(d.err.find("profile: step "), std::string::npos) << d.err;
+  EXPECT_EQ(read("out"), read("in"));
 }
 
 // KNOWN BUG (reported): src/cli/main.cpp run_decompress() passes the command line's settings (o.settings:

@@ -202,17 +202,22 @@ class TestBackend : public Backend {
   explicit TestBackend(std::string version = "1", float prior = 0.05f)
       : version_(std::move(version)), prior_(prior) {}
 
+  // Records the CUDA-graph choice as the Torch backend does, so tests see the decoder follow the file.
   Fingerprint fingerprint(const Settings& settings) const override {
-    return {
-        {"backend", "test"}, {"version", version_}, {"threads", std::to_string(settings.runtime.threads)}};
+    return {{"backend", "test"},
+            {"version", version_},
+            {"threads", std::to_string(settings.runtime.threads)},
+            {"cuda_graphs", settings.runtime.cuda_graphs ? "on" : "off"}};
   }
   std::unique_ptr<Predictor> create(const Settings& settings) const override {
     ++created;
+    created_with = settings.runtime;
     return std::make_unique<CountingPredictor>(settings, &log, prior_);
   }
 
   mutable CallLog log;
   mutable int created = 0;
+  mutable RuntimeSettings created_with;  // of the last create()
 
  private:
   std::string version_;

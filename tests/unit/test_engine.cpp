@@ -311,6 +311,44 @@ TEST(EngineRoundTrip, WithMatchModel) {
   EXPECT_EQ(off.log.hinted_steps, 0u) << "match model off: hints must be null";
 }
 
+TEST(EngineRoundTrip, DecoderFollowsTheFilesCudaGraphChoice) {
+  // An execution choice without a header field: the fingerprint carries it and the decoder adopts it
+  // instead of its own default (otherwise the fingerprints would differ and the file be refused).
+  for (bool graphs : {false, true}) {
+    Settings settings = small_settings();
+    settings.runtime.cuda_graphs = graphs;
+    TestBackend enc, dec;
+    Compressed c = compress_string(text(2000, 9), settings, enc);
+    Decompressed d = decompress_string(c.bytes, dec);
+    ASSERT_TRUE(d.ok) << d.message;
+    EXPECT_EQ(d.bytes, text(2000, 9));
+    EXPECT_EQ(dec.created_with.cuda_graphs, graphs);
+  }
+}
+
+TEST(EngineRoundTrip, ProfileTimesEachPhaseOnlyWhenAsked) {
+  TestBackend backend;
+  const std::string data = text(20000, 3);
+  Compressed plain = compress_string(data, small_settings(), backend);
+  EXPECT_EQ(plain.stats.phases.step + plain.stats.phases.code + plain.stats.phases.train, 0.0);
+
+  std::istringstream in(data);
+  std::ostringstream out;
+  CompressJob job;
+  job.settings = small_settings();
+  job.backend = &backend;
+  job.size_hint = data.size();
+  job.profile = true;
+  Stats stats = compress(in, out, job);
+  EXPECT_TRUE(out.str() == plain.bytes) << "profiling must not change the output";
+  const Stats::Phases& p = stats.phases;
+  EXPECT_GT(p.step, 0.0);
+  EXPECT_GT(p.code, 0.0);
+  EXPECT_GT(p.train, 0.0);
+  EXPECT_EQ(p.retrain, 0.0) << "no retraining in these settings";
+  EXPECT_LE(p.step + p.code + p.train, stats.seconds);
+}
+
 TEST(EngineRoundTrip, ManyStreamsOneSymbolEach) {
   round_trip(text(1500, 4), small_settings(1024, 4096, 1, 1));
 }
