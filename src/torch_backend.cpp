@@ -122,12 +122,14 @@ class TorchBackend : public Backend {
 
   std::unique_ptr<Predictor> create(const Settings& settings) const override {
     const torch::Device device = parse_device(settings.runtime.device);
-    if (settings.runtime.dtype == "bfloat16")
-      throw Error(ErrorCode::kUsage, "dtype " + settings.runtime.dtype + " is not implemented yet");
+    const bool bf16 = settings.runtime.dtype == "bfloat16";
+    if (bf16 && settings.model.kind == ModelKind::kLstm)
+      throw Error(ErrorCode::kUsage,
+                  "--dtype bfloat16 is implemented for the attention models only (LSTM: tf32)");
     const bool device_coding = !device.is_cpu(), graphs = settings.runtime.cuda_graphs;
     if (settings.model.kind == ModelKind::kLstm)
       return std::make_unique<LstmPredictor>(settings.model, device, device_coding, graphs);
-    return std::make_unique<TransformerPredictor>(settings.model, device, device_coding, graphs);
+    return std::make_unique<TransformerPredictor>(settings.model, device, device_coding, graphs, bf16);
   }
 };
 

@@ -5,6 +5,7 @@
 #include <limits>
 #include <string>
 
+#include "autocast.h"
 #include "nncpp/error.h"
 #include "weight_init.h"
 
@@ -80,13 +81,14 @@ TransformerPredictor::TransformerPredictor(const ModelSettings& settings, torch:
     : TransformerPredictor(settings, device, !device.is_cpu()) {}
 
 TransformerPredictor::TransformerPredictor(const ModelSettings& settings, torch::Device device,
-                                           bool device_coding, bool cuda_graphs)
+                                           bool device_coding, bool cuda_graphs, bool bf16)
     : DeviceCodingPredictor(device, device_coding),
       s_(settings),
       device_(device),
       opts_(torch::TensorOptions().dtype(torch::kFloat32).device(device)),
       rng_(settings.seed),
-      graphs_(cuda_graphs && graphs_available(device) && device_coding) {
+      graphs_(cuda_graphs && graphs_available(device) && device_coding),
+      bf16_(bf16) {
   ModelStream::Scope scope(stream());
   const bool trace = s_.kind == ModelKind::kTrace;
   check(s_.kind == ModelKind::kTransformer || trace, "kind must be transformer or trace");
@@ -270,8 +272,10 @@ torch::Tensor TransformerPredictor::forward(const torch::Tensor& history,
     const Layer& layer = layers_[l];
     std::vector<torch::Tensor> qkv =
         split_heads(torch::linear(rms_norm(x, layer.norm1), layer.wqkv)).unbind(0);  // 3 x [B, heads, n, dh]
-    torch::Tensor k = m > 0 ? torch::cat({memory_k[l], qkv[1]}, 2) : qkv[1];         // [B, heads, m + n, dh]
-    torch::Tensor v = m > 0 ? torch::cat({memory_v[l], qkv[2]}, 2) : qkv[2];
+    // [B, heads, m + n, dh] (the memory is float32; under bf16 autocast the new keys are bf16)
+    const auto type = qkv[1].scalar_type();
+    torch::Tensor k = m > 0 ? torch::cat({memory_k[l].to(type), qkv[1]}, 2) : qkv[1];
+    torch::Tensor v = m > 0 ? torch::cat({memory_v[l].to(type), qkv[2]}, 2) : qkv[2];
     if (kv != nullptr) {
       (*kv)[2 * l] = k.detach();
       (*kv)[2 * l + 1] = v.detach();
@@ -281,7 +285,8 @@ torch::Tensor TransformerPredictor::forward(const torch::Tensor& history,
     if (dropout != nullptr) y = y * dropout->mask({B, n, H_});
     x = feed_forward(layer, x + y, dropout);
   }
-  torch::Tensor logits = torch::linear(rms_norm(x, norm_out_), w_out_, b_out_);  // [B, n, V]
+  // [B, n, V]; float32 also under bf16 autocast (the boost is float, and the loss wants float)
+  torch::Tensor logits = torch::linear(rms_norm(x, norm_out_), w_out_, b_out_).to(torch::kFloat32);
   torch::Tensor boost = match_boost_.index_select(0, match_bucket.reshape({-1})).view({B, n, 1});
   return logits.scatter_add(2, match_symbol.unsqueeze(2), boost);
 }
@@ -304,6 +309,7 @@ void TransformerPredictor::refresh_memory_kv() {
 
 const float* TransformerPredictor::step(const uint16_t* prev, const MatchHint* hints) {
   ModelStream::Scope scope(stream());
+  Bf16Autocast autocast(bf16_);
   torch::NoGradGuard no_grad;
   if (t_ >= T_) throw Error(ErrorCode::kUsage, "step: the segment is full, call train() first");
   const int64_t B = active_;
@@ -382,6 +388,7 @@ torch::Tensor TransformerPredictor::loss(const torch::Tensor& logits, const uint
 
 void TransformerPredictor::train(const uint16_t* targets, const uint8_t* mask, int steps, bool update) {
   ModelStream::Scope scope(stream());
+  Bf16Autocast autocast(bf16_);
   if (steps != t_) throw Error(ErrorCode::kUsage, "train: steps differ from the positions stepped");
   if (steps == 0) return;
   const int64_t B = active_, n = steps;
@@ -428,6 +435,7 @@ void TransformerPredictor::train(const uint16_t* targets, const uint8_t* mask, i
 void TransformerPredictor::retrain(const uint16_t* inputs, const uint16_t* targets, const uint8_t* mask,
                                    int length) {
   ModelStream::Scope scope(stream());
+  Bf16Autocast autocast(bf16_);
   if (length <= 0) return;
   const int64_t B = active_;
   int64_t live = 0;
@@ -501,6 +509,7 @@ void TransformerPredictor::adam_update(std::vector<torch::Tensor>& grads, double
 
 torch::Tensor TransformerPredictor::segment_logprobs() {
   ModelStream::Scope scope(stream());
+  Bf16Autocast autocast(bf16_);
   torch::NoGradGuard no_grad;
   if (t_ == 0) return torch::empty({0, active_, V_});
   const int64_t n = t_;

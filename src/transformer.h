@@ -34,8 +34,9 @@ class TransformerPredictor : public DeviceCodingPredictor {
   // the default for any device but the CPU.
   TransformerPredictor(const ModelSettings& settings, torch::Device device);
   // cuda_graphs: replay steps as CUDA graphs where the device and build allow it (cuda_graph.h).
+  // bf16: matrix products in bfloat16 through autocast (CUDA only, autocast.h).
   TransformerPredictor(const ModelSettings& settings, torch::Device device, bool device_coding,
-                       bool cuda_graphs = true);
+                       bool cuda_graphs = true, bool bf16 = false);
 
   void reset_streams(int active) override;
   const float* step(const uint16_t* prev, const MatchHint* hints) override;
@@ -123,6 +124,7 @@ class TransformerPredictor : public DeviceCodingPredictor {
   // CUDA graphs (cuda_graph.h): once the memory is full the op sequence of step t no longer changes, so
   // each position of the segment and the memory's key/value refresh are captured once and replayed.
   const bool graphs_;
+  const bool bf16_;           // --dtype bfloat16 (autocast.h)
   bool graph_hints_ = false;  // whether the captured steps add the match boost
   int segments_ = 0;          // train() calls since reset_streams
   CapturedOps refresh_graph_;

@@ -63,7 +63,7 @@ struct RuntimeSettings {
   uint32_t threads = 1;
   std::string device = "cpu";
   // float32; tf32 (CUDA only: float32 tensors, matrix products on TF32 tensor cores, ~10 mantissa bits);
-  // bfloat16 (CUDA only: weights and activations in bf16; not implemented yet)
+  // bfloat16 (CUDA, attention models: matrix products in bf16 through autocast, float32 weights)
   std::string dtype = "float32";
   // CUDA only: replay each step and training step as a CUDA graph. An execution choice, not a header field:
   // the fingerprint records it ("cuda_graphs") and the decoder does as the file says.
