@@ -8,6 +8,7 @@
 #include <sstream>
 #include <vector>
 
+#include "cuda_graph.h"
 #include "device_coding.h"
 #include "lstm.h"
 #include "nncpp/engine.h"
@@ -150,6 +151,50 @@ TEST(DeviceCodingEngine, RoundTripsAndCostsWhatHostCodingCosts) {
   std::ostringstream out;
   decompress(in, out, job);
   EXPECT_TRUE(out.str() == data);
+}
+
+// CUDA graphs exist only for CUDA devices; asking for them elsewhere runs the ops directly, with the
+// same results (so CPU files do not depend on the flag).
+TEST(CudaGraphs, CpuRunsEagerlyWhateverTheFlag) {
+  EXPECT_FALSE(graphs_available(torch::kCPU));
+  ModelStream stream(torch::kCPU);
+  stream.synchronize();  // a no-op on the CPU
+  CapturedOps ops;
+  EXPECT_FALSE(ops.ready());
+
+  ModelSettings s;
+  s.vocab = 40;
+  s.layers = 1;
+  s.hidden = 16;
+  s.embed = 8;
+  s.streams = 2;
+  s.segment = 3;
+  LstmPredictor with(s, torch::kCPU, /*device_coding=*/true, /*cuda_graphs=*/true);
+  LstmPredictor without(s, torch::kCPU, /*device_coding=*/true, /*cuda_graphs=*/false);
+  with.reset_streams(2);
+  without.reset_streams(2);
+  const uint8_t live[2] = {1, 1};
+  for (int segment = 0; segment < 3; ++segment) {
+    std::vector<uint16_t> targets;
+    for (int t = 0; t < 3; ++t) {
+      const uint16_t prev[2] = {static_cast<uint16_t>(t * 7 % 40), static_cast<uint16_t>((t + segment) % 40)};
+      EXPECT_EQ(with.step(prev, nullptr), nullptr);
+      EXPECT_EQ(without.step(prev, nullptr), nullptr);
+      const uint16_t next[2] = {static_cast<uint16_t>((t * 5 + 1) % 40),
+                                static_cast<uint16_t>(segment * 3 % 40)};
+      SymbolRange a[2], b[2];
+      with.device_ranges(next, live, a);
+      without.device_ranges(next, live, b);
+      for (int i = 0; i < 2; ++i) {
+        EXPECT_EQ(a[i].low, b[i].low);
+        EXPECT_EQ(a[i].freq, b[i].freq);
+      }
+      targets.insert(targets.end(), next, next + 2);
+    }
+    const std::vector<uint8_t> mask(targets.size(), 1);
+    with.train(targets.data(), mask.data(), 3, true);
+    without.train(targets.data(), mask.data(), 3, true);
+  }
 }
 
 }  // namespace
