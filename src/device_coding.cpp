@@ -89,6 +89,30 @@ void DeviceCoder::find(const uint32_t* targets, const uint8_t* live, uint16_t* s
   unpack(run(&l.find_graph, &l.find_out, ops), live, symbols, out);
 }
 
+void DeviceCodingPredictor::load_step_inputs(const uint16_t* prev, const MatchHint* hints,
+                                             const torch::Tensor& step_in) {
+  const int64_t B = step_in.size(1);
+  torch::Tensor host = torch::zeros({3, B}, torch::kInt64);
+  int64_t* in = host.data_ptr<int64_t>();
+  for (int64_t b = 0; b < B; ++b) {
+    in[b] = prev[b];
+    if (hints != nullptr && hints[b].length > 0) {
+      in[B + b] = hints[b].symbol;
+      in[2 * B + b] = match_bucket(hints[b].length);
+    }
+  }
+  step_in.copy_(host);
+}
+
+bool DeviceCodingPredictor::replay_steps(bool ready, bool hints, int slots) {
+  if (!ready) return false;
+  if (hints != graph_hints_) {  // a different op sequence: capture again
+    clear_step_graphs(slots);
+    graph_hints_ = hints;
+  }
+  return true;
+}
+
 void DeviceCodingPredictor::run_step(bool replay, int slot, const std::function<void()>& ops) {
   if (!replay) {
     ops();

@@ -76,6 +76,13 @@ class DeviceCodingPredictor : public Predictor {
   // The coder's tensors; a graph replay swaps in the ones its capture wrote.
   DeviceCoder& coder() { return coder_; }
 
+  // Copies one step's host inputs into step_in [3, B] int64 on the device: previous symbols, hint symbols,
+  // hint buckets (0 where a stream has no hint).
+  static void load_step_inputs(const uint16_t* prev, const MatchHint* hints, const torch::Tensor& step_in);
+  // Whether a step replays graphs: `ready` (graphs on, op sequence fixed) and captured with the same use of
+  // hints; a change of it drops the graphs, to be captured again for `slots` positions.
+  bool replay_steps(bool ready, bool hints, int slots);
+
   // One position's device work `ops` (ending in coder().set()): run directly, or with `replay` as CUDA graph
   // number `slot`, captured on first use; either way the coder then holds the position's table.
   void run_step(bool replay, int slot, const std::function<void()>& ops);
@@ -97,6 +104,7 @@ class DeviceCodingPredictor : public Predictor {
   };
 
   bool device_coding_;
+  bool graph_hints_ = false;  // whether the captured steps add the match boost
   ModelStream stream_;
   DeviceCoder coder_;
   std::vector<StepGraph> step_graphs_;

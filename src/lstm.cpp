@@ -75,33 +75,15 @@ void LstmPredictor::reset_streams(int active) {
   adam_scalars_ = torch::zeros({2}, opts_);
 }
 
-bool LstmPredictor::replaying(bool hints) {
-  if (!graphs_ || segments_ == 0) return false;  // the first segment warms up cuBLAS eagerly
-  if (hints != graph_hints_) {                   // a different op sequence: capture again
-    clear_step_graphs(static_cast<int>(s_.segment));
-    graph_hints_ = hints;
-  }
-  return true;
-}
-
 const float* LstmPredictor::step(const uint16_t* prev, const MatchHint* hints) {
   ModelStream::Scope scope(stream());
   torch::NoGradGuard no_grad;
   const int t = t_++;
 
-  // Host-side inputs of this step: [3, B] = previous symbols, hint symbols, hint buckets.
-  torch::Tensor host = torch::zeros({3, active_}, torch::kInt64);
-  int64_t* in = host.data_ptr<int64_t>();
-  for (int b = 0; b < active_; ++b) {
-    in[b] = prev[b];
-    if (hints != nullptr && hints[b].length > 0) {
-      in[active_ + b] = hints[b].symbol;
-      in[2 * active_ + b] = match_bucket(hints[b].length);
-    }
-  }
-  step_in_.copy_(host);
-
-  run_step(replaying(hints != nullptr), t, [&] { step_ops(t, hints != nullptr); });
+  load_step_inputs(prev, hints, step_in_);
+  // The first segment after reset_streams runs eagerly: it warms up cuBLAS on the model's stream.
+  const bool replay = replay_steps(graphs_ && segments_ > 0, hints != nullptr, static_cast<int>(s_.segment));
+  run_step(replay, t, [&] { step_ops(t, hints != nullptr); });
   return device_coding() ? nullptr : probs_[t].data_ptr<float>();
 }
 
@@ -177,7 +159,7 @@ void LstmPredictor::train(const uint16_t* targets, const uint8_t* mask, int step
     adam_scalars_.copy_(torch::tensor({-learning_rate(), static_cast<float>(correction)}));
   }
 
-  if (live > 0 && steps == static_cast<int>(s_.segment) && replaying(graph_hints_)) {
+  if (live > 0 && steps == static_cast<int>(s_.segment) && graphs_ && segments_ > 0) {
     if (!train_graph_.ready()) train_graph_.capture([&] { train_ops(steps, true); });
     train_graph_.replay();
   } else {

@@ -57,7 +57,6 @@ class LstmPredictor : public DeviceCodingPredictor {
   void train_ops(int steps, bool update);
   void adam_update(const std::vector<torch::Tensor>& grads);
   float learning_rate() const;
-  bool replaying(bool hints);
 
   ModelSettings s_;
   torch::Device device_;
@@ -86,10 +85,9 @@ class LstmPredictor : public DeviceCodingPredictor {
   torch::Tensor train_weight_;  // [T * B, 1] loss weight of each row: 1 / coded rows, 0 for padding
   torch::Tensor adam_scalars_;  // [2]: -learning rate, bias correction 1 - beta2^t
 
-  const bool graphs_;         // CUDA graphs for step and train (a CUDA device and build)
-  bool graph_hints_ = false;  // whether the captured steps add the match boost
-  int segments_ = 0;          // segments run since reset_streams (the first one runs eagerly)
-  CapturedOps train_graph_;   // a full segment's training step
+  const bool graphs_;        // CUDA graphs for step and train (a CUDA device and build)
+  int segments_ = 0;         // segments run since reset_streams (the first one runs eagerly)
+  CapturedOps train_graph_;  // a full segment's training step
 };
 
 }  // namespace nncpp

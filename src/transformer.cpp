@@ -199,16 +199,6 @@ void TransformerPredictor::reset_streams(int active) {
   step_in_ = torch::zeros({3, B}, int64);
 }
 
-bool TransformerPredictor::replaying(bool hints) {
-  // Graphs once the memory is full (fixed shapes) and one segment has warmed up cuBLAS eagerly.
-  if (!graphs_ || segments_ == 0 || mem_len_ != M_) return false;
-  if (hints != graph_hints_) {  // a different op sequence: capture again
-    clear_step_graphs(static_cast<int>(T_));
-    graph_hints_ = hints;
-  }
-  return true;
-}
-
 // history [B, group - 1 + n] int64 -> position inputs [B, n, H]: the embeddings of each position's group,
 // oldest first, concatenated (and projected when group * E != H).
 torch::Tensor TransformerPredictor::embed(const torch::Tensor& history) const {
@@ -312,26 +302,17 @@ const float* TransformerPredictor::step(const uint16_t* prev, const MatchHint* h
   Bf16Autocast autocast(bf16_);
   torch::NoGradGuard no_grad;
   if (t_ >= T_) throw Error(ErrorCode::kUsage, "step: the segment is full, call train() first");
-  const int64_t B = active_;
   const int t = t_++;
-  const bool replay = replaying(hints != nullptr);
+  // Graphs once the memory is full (fixed shapes) and one segment has warmed up cuBLAS eagerly.
+  const bool replay =
+      replay_steps(graphs_ && segments_ > 0 && mem_len_ == M_, hints != nullptr, static_cast<int>(T_));
   if (t == 0 && kv_stale_) {
     if (replay && !refresh_graph_.ready()) refresh_graph_.capture([&] { refresh_memory_kv(); });
     replay ? refresh_graph_.replay() : refresh_memory_kv();
     kv_stale_ = false;
   }
 
-  // Host-side inputs of this step: [3, B] = previous symbols, hint symbols, hint buckets.
-  torch::Tensor host = torch::zeros({3, B}, torch::kInt64);
-  int64_t* in = host.data_ptr<int64_t>();
-  for (int b = 0; b < active_; ++b) {
-    in[b] = prev[b];
-    if (hints != nullptr && hints[b].length > 0) {
-      in[B + b] = hints[b].symbol;
-      in[2 * B + b] = match_bucket(hints[b].length);
-    }
-  }
-  step_in_.copy_(host);
+  load_step_inputs(prev, hints, step_in_);
   run_step(replay, t, [&] { step_ops(t, hints != nullptr); });
   return device_coding() ? nullptr : probs_.data_ptr<float>();
 }

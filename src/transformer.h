@@ -83,7 +83,6 @@ class TransformerPredictor : public DeviceCodingPredictor {
   void refresh_memory_kv();
   // The device work of one step, reading its inputs from step_in_ (so a CUDA graph can hold it).
   void step_ops(int t, bool hints);
-  bool replaying(bool hints);
   void adam_update(std::vector<torch::Tensor>& grads, double lr);
 
   ModelSettings s_;
@@ -124,9 +123,8 @@ class TransformerPredictor : public DeviceCodingPredictor {
   // CUDA graphs (cuda_graph.h): once the memory is full the op sequence of step t no longer changes, so
   // each position of the segment and the memory's key/value refresh are captured once and replayed.
   const bool graphs_;
-  const bool bf16_;           // --dtype bfloat16 (autocast.h)
-  bool graph_hints_ = false;  // whether the captured steps add the match boost
-  int segments_ = 0;          // train() calls since reset_streams
+  const bool bf16_;   // --dtype bfloat16 (autocast.h)
+  int segments_ = 0;  // train() calls since reset_streams
   CapturedOps refresh_graph_;
 };
 
