@@ -20,7 +20,7 @@ constexpr AttentionShape kAttentionShapes[] = {
 
 Settings gpu_preset(int level) {
   if (level < kMinGpuLevel || level > kMaxGpuLevel) return preset(level);  // preset() throws the usage error
-  // Level 10, the mid-size GPU level: the strongest CPU level's LSTM, wider and one layer deeper. With CUDA
+  // Level 10, the mid-size GPU level: the strongest CPU level's LSTM (4 layers), wider. With CUDA
   // graphs a step costs about as much for 4x640 as for 2x160, so the GPU affords it. Whole
   // enwiki-sample.xml, H200, tf32, bpb / KB/s: 4x512 lr 4e-3 1.8000 / 141; lr 6e-3 1.7773 / 140; lr 8e-3
   // 1.7878 / 140; 4x640 lr 4e-3 1.7883 / 135; 4x640 lr 6e-3 1.7752 / 138; 5x512 lr 4e-3 1.7953 / 125.
