@@ -31,11 +31,12 @@ constexpr LstmShape kLstmShapes[kMaxLevel] = {
     {2, 192, 32, 1.5e-2f, 16384},  // -6: slightly better than -5 (0.1-0.4%), ~13 KB/s
     {2, 256, 64, 1.2e-2f, 16384},  // -7: -1.3% / -2.3% (book1 / 1 MB enwiki) against -5, ~9 KB/s
     {3, 256, 64, 1e-2f, 16384},    // -8: -1.6% / -3.0% against -5, ~6 KB/s
-    // -9: strongest CPU level, ~2 KB/s, for inputs of many MB. A fourth layer paid more than width or
-    // rate; whole enwiki-sample.xml / bible.txt, GPU float32 sweep (within 0.0003 of the CPU):
-    // 3x384 lr 8e-3 1.8003 / 1.3014, 4x384 lr 6e-3 1.7881 / 1.2919, lr 8e-3 1.7873 / 1.2993, 3x448 lr
-    // 7e-3 1.7975, 3x512 lr 6e-3 1.7941, 4x448 1.7854 / 1.2918, 4x512 1.7761 (1.8x the CPU cost of 4x384).
-    // On the CPU 4x384 lr 6e-3 gives 1.7884 / 1.2918 (-5.6% / -6.4% against -5's 1.8938 / 1.3798).
+    // -9: strongest CPU level, ~2-3 KB/s, for inputs of many MB (on 1 MB of enwiki it is behind -8: 2.0057
+    // vs 1.9972; book1 2.2684). A fourth layer paid more than width or rate; whole enwiki-sample.xml /
+    // bible.txt, GPU float32 sweep (within 0.0003 of the CPU): 3x384 lr 8e-3 1.8003 / 1.3014, 4x384 lr
+    // 6e-3 1.7881 / 1.2919, lr 8e-3 1.7873 / 1.2993, 3x448 lr 7e-3 1.7975, 3x512 lr 6e-3 1.7941, 4x448 1.7854
+    // / 1.2918, 4x512 1.7761 (1.8x the CPU cost of 4x384). On the CPU 4x384 lr 6e-3 gives 1.7884 / 1.2918
+    // (-5.6% / -6.4% against -5's 1.8938 / 1.3798).
     {4, 384, 64, 6e-3f, 16384},
 };
 
