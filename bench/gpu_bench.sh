@@ -20,20 +20,18 @@ for config in "$@"; do
   flags=${config#*=}
   for file in "${files[@]}"; do
     f=$work/$name
-    nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv,noheader,nounits -lms 100 >"$f.smi" &
-    smi=$!
+    gpu_watch_start "$f.smi"
     # shellcheck disable=SC2086
     $nncpp c -q -f "$file" "$f.nncp" --device cuda $flags --stats-json "$f.c.json"
-    kill $smi
+    gpu_watch_stop
     $nncpp d -q -f "$f.nncp" "$f.out" --stats-json "$f.d.json"
     cmp "$file" "$f.out"
-    python3 - "$f" "$name" "$(basename "$file")" <<'PY'
+    # shellcheck disable=SC2046
+    python3 - "$f" "$name" "$(basename "$file")" $(gpu_watch_summary "$f.smi") <<'PY'
 import json, sys
-f, name, file = sys.argv[1:]
+f, name, file, mem, util = sys.argv[1:]
+mem, util = int(mem), float(util)
 c = json.load(open(f + ".c.json")); d = json.load(open(f + ".d.json"))
-rows = [l.split(",") for l in open(f + ".smi") if l.strip()]
-mem = max(int(r[0]) for r in rows) if rows else 0
-util = sum(int(r[1]) for r in rows) / len(rows) if rows else 0
 print("%-12s %-18s %8.4f %10.0f %8.1f %8.1f %9d %6.0f" % (name, file[:18], c["bpb"], c["symbols"] / c["seconds"],
       c["kBps"], d["kBps"], mem, util))
 PY

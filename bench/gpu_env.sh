@@ -8,3 +8,16 @@ cmake -S . -B build-gpu -DNNCPP_BUILD_TESTS=OFF -DCMAKE_PREFIX_PATH="$prefix;$de
 cmake --build build-gpu -j"$(nproc)" >"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
 export LD_LIBRARY_PATH=$deps/lib/x86_64-linux-gnu:$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")'):${LD_LIBRARY_PATH:-}
 nncpp=$PWD/build-gpu/nncpp
+
+# GPU memory and utilisation sampled by nvidia-smi every 0.1 s while a command runs (utilisation = share of
+# time a kernel was running): gpu_watch_start FILE; COMMAND; gpu_watch_stop; gpu_watch_summary FILE prints
+# "peak_MiB mean_util%".
+gpu_watch_start() {
+  nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv,noheader,nounits -lms 100 >"$1" &
+  gpu_watch_pid=$!
+}
+gpu_watch_stop() { kill "$gpu_watch_pid"; }
+gpu_watch_summary() {
+  awk -F', *' 'NF >= 2 { if ($1 > mem) mem = $1; util += $2; n++ }
+    END { printf "%d %.0f\n", mem, n ? util / n : 0 }' "$1"
+}

@@ -13,18 +13,16 @@ printf '%-14s %-18s %8s %10s %8s %7s %8s %5s\n' config file bpb symbols/s c_KB/s
 for config in "$@"; do
   name=${config%%=*}
   flags=${config#*=}
-  nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv,noheader,nounits -lms 100 >"$work/$name.smi" &
-  smi=$!
+  gpu_watch_start "$work/$name.smi"
   # shellcheck disable=SC2086
   $nncpp c -q -f "$file" "$work/$name.nncp" --device cuda $flags --stats-json "$work/$name.json"
-  kill $smi
-  python3 - "$work/$name" "$name" "$(basename "$file")" <<'PY'
+  gpu_watch_stop
+  # shellcheck disable=SC2046
+  python3 - "$work/$name" "$name" "$(basename "$file")" $(gpu_watch_summary "$work/$name.smi") <<'PY'
 import json, sys
-path, name, file = sys.argv[1:]
+path, name, file, mem, util = sys.argv[1:]
+mem, util = int(mem), float(util)
 c = json.load(open(path + ".json"))
-rows = [l.split(",") for l in open(path + ".smi") if l.strip()]
-mem = max(int(r[0]) for r in rows) if rows else 0
-util = sum(int(r[1]) for r in rows) / len(rows) if rows else 0
 p = c.get("profile")
 shares = "" if p is None else "  step %.0f%% code %.0f%% train %.0f%% retrain %.0f%%" % tuple(
     100 * p[k] / c["seconds"] for k in ("step", "code", "train", "retrain"))
