@@ -8,7 +8,7 @@ namespace nncpp {
 constexpr int kMinLevel = 1;
 constexpr int kMaxLevel = 9;
 constexpr int kDefaultLevel = 5;
-// Levels meant for an NVIDIA GPU (--level 10..12, src/gpu_presets.cpp).
+// Levels meant for an NVIDIA GPU (--level 10..12, src/core/gpu_presets.cpp).
 constexpr int kMinGpuLevel = 10;
 constexpr int kMaxGpuLevel = 12;
 

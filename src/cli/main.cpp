@@ -14,7 +14,7 @@
 #include "interrupt.h"
 #include "nncpp/engine.h"
 #include "nncpp/error.h"
-#include "nncpp/torch_backend.h"
+#include "model/torch_backend.h"
 #include "options.h"
 #include "pin_kernels.h"
 #include "progress.h"

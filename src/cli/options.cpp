@@ -8,7 +8,7 @@
 #include "exit_status.h"
 #include "nncpp/error.h"
 #include "nncpp/presets.h"
-#include "nncpp/torch_backend.h"
+#include "model/torch_backend.h"
 
 namespace nncpp::cli {
 namespace {

@@ -802,7 +802,7 @@ TEST_F(Cli, VersionAndHelp) {
 }
 
 // A header may ask for a model larger than the machine can hold. Absurd sizes are refused as corrupt by
-// validate() (src/settings.cpp bounds the model to 32 GiB); a size within that bound but beyond the memory
+// validate() (src/core/settings.cpp bounds the model to 32 GiB); a size within that bound but beyond the memory
 // available must end with exit 7 ("out of memory") and one line on stderr.
 //
 // KNOWN BUG (reported): LibTorch's allocation failure is a c10::Error, not std::bad_alloc, so main()

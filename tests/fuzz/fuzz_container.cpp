@@ -1,4 +1,4 @@
-// libFuzzer target for the container (src/format.cpp) and the decoder (src/engine.cpp), with the counting
+// libFuzzer target for the container (src/core/format.cpp) and the decoder (src/core/engine.cpp), with the counting
 // predictor of tests/support/count_predictor.h in place of the LSTM. The input is one option byte followed
 // by an nncpp file:
 //   bit 0: repair the CRCs first (header, records, payloads), so that mutations reach the checks behind them;
@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "nncpp/checksum.h"
+#include "core/checksum.h"
 #include "nncpp/engine.h"
 #include "nncpp/error.h"
 #include "nncpp/format.h"

@@ -1,4 +1,4 @@
-// libFuzzer target for the quantizer and the range coder (src/quantize.cpp, src/range_coder.cpp). The input
+// libFuzzer target for the quantizer and the range coder (src/core/quantize.cpp, src/core/range_coder.cpp). The input
 // is read as a few parameters, then frequency tables and symbols, then a payload. From each input it checks:
 //   - quantize() of floats taken from the input (any bit pattern: NaN, infinities, denormals, negatives) and
 //     of steeply skewed distributions gives a valid table: cum[0] = 0, cum[V] = 2^31, every frequency >= 1;
@@ -15,8 +15,8 @@
 #include <cstring>
 #include <vector>
 
-#include "nncpp/quantize.h"
-#include "nncpp/range_coder.h"
+#include "core/quantize.h"
+#include "core/range_coder.h"
 
 namespace {
 

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "nncpp/engine.h"
-#include "nncpp/quantize.h"
-#include "nncpp/range_coder.h"
+#include "core/quantize.h"
+#include "core/range_coder.h"
 #include "support/count_predictor.h"
 
 namespace {

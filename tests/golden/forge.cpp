@@ -14,7 +14,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "nncpp/checksum.h"
+#include "core/checksum.h"
 #include "nncpp/error.h"
 #include "nncpp/format.h"
 

@@ -1,4 +1,4 @@
-#include "nncpp/checksum.h"
+#include "core/checksum.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// Quantisation and lookup on the model's device (src/device_coding.h), run here on CPU tensors: the tables
+// Quantisation and lookup on the model's device (src/model/device_coding.h), run here on CPU tensors: the tables
 // are valid range-coder tables that agree with quantize() up to rounding, lookups invert them, and the
 // engine round-trips through an LSTM that codes this way.
 #include <gtest/gtest.h>
@@ -8,12 +8,12 @@
 #include <sstream>
 #include <vector>
 
-#include "cuda_graph.h"
-#include "device_coding.h"
-#include "lstm.h"
+#include "model/cuda_graph.h"
+#include "model/device_coding.h"
+#include "model/lstm.h"
 #include "nncpp/engine.h"
-#include "nncpp/quantize.h"
-#include "nncpp/torch_backend.h"
+#include "core/quantize.h"
+#include "model/torch_backend.h"
 
 namespace nncpp {
 namespace {

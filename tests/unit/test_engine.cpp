@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "nncpp/checksum.h"
+#include "core/checksum.h"
 #include "nncpp/error.h"
 #include "nncpp/format.h"
 #include "support/count_predictor.h"
@@ -477,7 +477,7 @@ TEST(EngineCompress, ProgressIsMonotoneAndReachesTheEnd) {
   EXPECT_NEAR(reports.back().coded_bits, stats.model_bits, 1e-6 * stats.model_bits);
 }
 
-// KNOWN ISSUE (reported, memory/speed): compress() in src/engine.cpp reads the dictionary sample with
+// KNOWN ISSUE (reported, memory/speed): compress() in src/core/engine.cpp reads the dictionary sample with
 // read_more(in, &ahead, job.dictionary_sample_bytes), which resizes the buffer to the whole sample size
 // (64 MiB, zero-filled) before reading, whatever the input's size: every compression, even of one byte,
 // allocates and touches 64 MiB (~20 ms here; 64 MB of RSS). Growing the buffer as data arrives (or

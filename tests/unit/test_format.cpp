@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "nncpp/byte_io.h"
-#include "nncpp/checksum.h"
+#include "core/byte_io.h"
+#include "core/checksum.h"
 #include "nncpp/error.h"
 
 // ---- allocation guard --------------------------------------------------------------------------------
@@ -647,7 +647,7 @@ TEST(FormatRecords, SizesOutOfRangeAreCorruptWithoutAllocating) {
   }
 }
 
-// KNOWN BUG (reported): read_record() in src/format.cpp (payload->resize(block->payload_bytes) before
+// KNOWN BUG (reported): read_record() in src/core/format.cpp (payload->resize(block->payload_bytes) before
 // read_exact) allocates and zero-fills the whole claimed payload before reading it. The bound it checks
 // (4 * symbols + 64, symbols <= 2 * block_bytes + 16) follows the header's block_bytes, which a hostile
 // file sets to 1 GiB, so a file of ~150 bytes makes the decoder allocate and zero ~4 GiB (or exit 7,

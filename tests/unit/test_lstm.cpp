@@ -11,7 +11,7 @@
 
 #include "nncpp/predictor.h"
 #include "nncpp/settings.h"
-#include "nncpp/torch_backend.h"
+#include "model/torch_backend.h"
 
 namespace nncpp {
 namespace {

@@ -1,4 +1,4 @@
-// Numerical gradient check of LstmPredictor's hand-written backward pass (src/lstm.cpp).
+// Numerical gradient check of LstmPredictor's hand-written backward pass (src/model/lstm.cpp).
 //
 // The analytic gradient is recovered from the first Adam update: with beta1 = 0 and no clipping,
 //   u = -lr * g / (|g| + eps)   =>   g = -u * eps / (lr - |u|),
@@ -13,8 +13,8 @@
 #include <random>
 #include <vector>
 
-#include "lstm.h"
-#include "nncpp/torch_backend.h"
+#include "model/lstm.h"
+#include "model/torch_backend.h"
 
 namespace nncpp {
 

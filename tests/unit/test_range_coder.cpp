@@ -1,6 +1,6 @@
 // Quantizer and range coder: table invariants, round trips, coding precision against the ideal
 // -sum log2 p of the float probabilities (DESIGN.md section 5), garbage input, carry propagation.
-#include "nncpp/range_coder.h"
+#include "core/range_coder.h"
 
 #include <gtest/gtest.h>
 
@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "nncpp/checksum.h"
-#include "nncpp/quantize.h"
+#include "core/checksum.h"
+#include "core/quantize.h"
 
 namespace nncpp {
 namespace {

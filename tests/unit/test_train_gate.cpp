@@ -1,7 +1,7 @@
-// Adaptive training's decision rule (src/train_gate.cpp, docs/format.md "Training schedule").
+// Adaptive training's decision rule (src/core/train_gate.cpp, docs/format.md "Training schedule").
 #include <gtest/gtest.h>
 
-#include "nncpp/train_gate.h"
+#include "core/train_gate.h"
 
 namespace nncpp {
 namespace {

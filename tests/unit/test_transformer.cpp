@@ -1,4 +1,4 @@
-// The attention predictors (src/transformer.cpp), Transformer-XL and TRACE-style, through the Predictor
+// The attention predictors (src/model/transformer.cpp), Transformer-XL and TRACE-style, through the Predictor
 // interface plus the test-only segment_logprobs(): determinism, key/value-cache path == batch forward
 // (with memory), learning, the memory, retraining leaving the stepping state alone, match hints.
 // Tiny sizes only: the whole file runs in a few seconds on one core.
@@ -18,7 +18,7 @@
 #include "nncpp/error.h"
 #include "nncpp/predictor.h"
 #include "nncpp/settings.h"
-#include "transformer.h"
+#include "model/transformer.h"
 
 namespace nncpp {
 namespace {

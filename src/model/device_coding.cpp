@@ -2,7 +2,7 @@
 
 #include <cfloat>
 
-#include "nncpp/quantize.h"
+#include "core/quantize.h"
 
 namespace nncpp {
 

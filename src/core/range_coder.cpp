@@ -1,4 +1,4 @@
-#include "nncpp/range_coder.h"
+#include "core/range_coder.h"
 
 namespace nncpp {
 

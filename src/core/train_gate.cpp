@@ -1,4 +1,4 @@
-#include "nncpp/train_gate.h"
+#include "core/train_gate.h"
 
 #include <cmath>
 

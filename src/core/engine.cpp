@@ -7,12 +7,12 @@
 #include <string>
 #include <vector>
 
-#include "nncpp/byte_io.h"
-#include "nncpp/checksum.h"
+#include "core/byte_io.h"
+#include "core/checksum.h"
 #include "nncpp/error.h"
-#include "nncpp/quantize.h"
-#include "nncpp/range_coder.h"
-#include "nncpp/train_gate.h"
+#include "core/quantize.h"
+#include "core/range_coder.h"
+#include "core/train_gate.h"
 
 namespace nncpp {
 namespace {

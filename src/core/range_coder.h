@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "nncpp/quantize.h"
+#include "core/quantize.h"
 
 namespace nncpp {
 

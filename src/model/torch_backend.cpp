@@ -1,4 +1,4 @@
-#include "nncpp/torch_backend.h"
+#include "torch_backend.h"
 
 #include <dlfcn.h>
 #include <torch/torch.h>

@@ -1,4 +1,4 @@
-#include "nncpp/quantize.h"
+#include "core/quantize.h"
 
 #include <cstring>
 

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <string>
 
-#include "nncpp/byte_io.h"
-#include "nncpp/checksum.h"
+#include "core/byte_io.h"
+#include "core/checksum.h"
 #include "nncpp/error.h"
 
 namespace nncpp {
