@@ -33,6 +33,7 @@ struct Stats {
     double code = 0;     // range coding, device lookups of the symbols' ranges included
     double train = 0;    // Predictor::train
     double retrain = 0;  // Predictor::retrain
+    double mix = 0;      // the context models and the mixer (host)
   } phases;
 };
 

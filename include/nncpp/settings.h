@@ -58,6 +58,17 @@ struct CodecSettings {
   uint32_t max_vocab = 16384;
 };
 
+// Context mixing (docs/architecture.md, "Context mixing"): count-based context models and the match
+// model mixed with the network's distribution on the host. models = 0: the network alone.
+struct MixSettings {
+  uint32_t models = 0;          // bit i = context model i (core/context_models.h, ContextModelId)
+  uint32_t table_bits = 20;     // log2 buckets per context table (32 bytes each)
+  uint32_t count_limit = 30;    // a count above this halves its context's counts (adaptivity)
+  float lr = 2e-3f;             // mixer learning rate
+  float initial_weight = 0.3f;  // starting weight of each count model
+  float escape = 1.0f;          // escape count per distinct symbol seen in a context (PPM method C: 1)
+};
+
 // The run-time environment that can change floating-point results (docs/format.md, "Fingerprint").
 struct RuntimeSettings {
   uint32_t threads = 1;
@@ -74,6 +85,7 @@ struct Settings {
   uint8_t level = 0;  // preset the settings came from (0 = custom); informational
   ModelSettings model;
   CodecSettings codec;
+  MixSettings mix;
   RuntimeSettings runtime;
 };
 

@@ -16,8 +16,10 @@ namespace {
 // Expert overrides of the level preset; unset ones keep the preset's value.
 struct Overrides {
   std::optional<uint32_t> match_order, vocab, layers, hidden, embed, streams, segment, lr_decay, block_kib,
-      min_stream, heads, ff, memory, group, retrain_period, retrain_window, train_max_skip;
-  std::optional<float> lr, lr_floor, beta2, grad_clip, retrain_lr, dropout, train_margin;
+      min_stream, heads, ff, memory, group, retrain_period, retrain_window, train_max_skip, mix_models,
+      mix_table_bits, mix_count_limit;
+  std::optional<float> lr, lr_floor, beta2, grad_clip, retrain_lr, dropout, train_margin, mix_lr, mix_weight,
+      mix_escape;
   std::optional<uint64_t> seed;
   std::optional<ModelKind> model;
   uint32_t threads = 1;
@@ -111,6 +113,16 @@ void add_model_options(CLI::App* sub, Overrides* ov) {
   sub->add_option("--beta2", ov->beta2, "Adam second-moment decay")->group(expert);
   sub->add_option("--grad-clip", ov->grad_clip, "gradient clamp (0 = off)")->group(expert);
   sub->add_option("--seed", ov->seed, "weight initialisation seed")->group(expert);
+  sub->add_option("--mix-models", ov->mix_models,
+                  "context models mixed with the network, a bit mask (0 = the network alone)")
+      ->group(expert);
+  sub->add_option("--mix-table-bits", ov->mix_table_bits, "log2 buckets per context table")->group(expert);
+  sub->add_option("--mix-count-limit", ov->mix_count_limit, "count that halves a context's counts")
+      ->group(expert);
+  sub->add_option("--mix-lr", ov->mix_lr, "mixer learning rate")->group(expert);
+  sub->add_option("--mix-weight", ov->mix_weight, "mixer starting weight of each context model")->group(expert);
+  sub->add_option("--mix-escape", ov->mix_escape, "context models: escape count per symbol seen")
+      ->group(expert);
   sub->add_option("--block-size", ov->block_kib, "block size in KiB")->group(expert);
   sub->add_option("--min-stream", ov->min_stream, "minimum symbols per stream")->group(expert);
 }
@@ -154,11 +166,18 @@ Settings build_settings(const Overrides& ov) {
     s.codec.block_bytes =
         static_cast<uint32_t>(std::min<uint64_t>(uint64_t{*ov.block_kib} * 1024, 1ull << 31));
   apply(ov.min_stream, &s.codec.min_stream_symbols);
+  apply(ov.mix_models, &s.mix.models);
+  apply(ov.mix_table_bits, &s.mix.table_bits);
+  apply(ov.mix_count_limit, &s.mix.count_limit);
+  apply(ov.mix_lr, &s.mix.lr);
+  apply(ov.mix_weight, &s.mix.initial_weight);
+  apply(ov.mix_escape, &s.mix.escape);
   bool custom = ov.match_order || ov.vocab || ov.layers || ov.hidden || ov.embed || ov.streams ||
                 ov.segment || ov.lr || ov.lr_floor || ov.lr_decay || ov.beta2 || ov.grad_clip || ov.seed ||
                 ov.block_kib || ov.min_stream || family_changed || ov.heads || ov.ff || ov.memory ||
                 ov.group || ov.retrain_period || ov.retrain_window || ov.retrain_lr || ov.dropout ||
-                ov.train_max_skip || ov.train_margin;
+                ov.train_max_skip || ov.train_margin || ov.mix_models || ov.mix_table_bits ||
+                ov.mix_count_limit || ov.mix_lr || ov.mix_weight || ov.mix_escape;
   if (custom) s.level = 0;
   s.runtime.threads = ov.threads;
   s.runtime.device = ov.device;

@@ -53,7 +53,8 @@ void write_stats_json(const std::string& path, const char* command, const Stats&
   const Stats::Phases& p = stats.phases;
   if (p.step + p.code + p.train + p.retrain > 0)
     j << ",\"profile\":{\"step\":" << number(p.step) << ",\"code\":" << number(p.code)
-      << ",\"train\":" << number(p.train) << ",\"retrain\":" << number(p.retrain) << "}";
+      << ",\"train\":" << number(p.train) << ",\"retrain\":" << number(p.retrain)
+      << ",\"mix\":" << number(p.mix) << "}";
   j << "}\n";
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << j.str();
@@ -64,13 +65,14 @@ void write_stats_json(const std::string& path, const char* command, const Stats&
 std::string describe_profile(const Stats& stats) {
   const Stats::Phases& p = stats.phases;
   const double total = stats.seconds > 0 ? stats.seconds : 1;
-  const double other = std::max(0.0, stats.seconds - p.step - p.code - p.train - p.retrain);
+  const double other = std::max(0.0, stats.seconds - p.step - p.code - p.train - p.retrain - p.mix);
   std::string text = "profile:";
   char buf[64];
   for (auto [name, s] : {std::pair<const char*, double>{"step", p.step},
                          {"code", p.code},
                          {"train", p.train},
                          {"retrain", p.retrain},
+                         {"mix", p.mix},
                          {"other", other}}) {
     std::snprintf(buf, sizeof buf, " %s %.1f s (%.0f%%)", name, s, 100.0 * s / total);
     text += buf;

@@ -9,6 +9,7 @@
 
 #include "core/byte_io.h"
 #include "core/checksum.h"
+#include "core/mixer.h"
 #include "nncpp/error.h"
 #include "core/quantize.h"
 #include "core/range_coder.h"
@@ -187,8 +188,9 @@ class PhaseTimer {
 };
 
 template <typename Side>
-double code_block(Predictor& predictor, const Settings& settings, size_t n, Side& side, uint16_t* symbols,
-                  const BlockProgress& progress, const std::atomic<bool>* cancel, Stats::Phases* profile) {
+double code_block(Predictor& predictor, ContextMixer* mixer, const Settings& settings, size_t n, Side& side,
+                  uint16_t* symbols, const BlockProgress& progress, const std::atomic<bool>* cancel,
+                  Stats::Phases* profile) {
   // Each phase's share of the profile (nullptr when off).
   auto phase = [profile](double Stats::Phases::*field) { return profile ? &(profile->*field) : nullptr; };
   const int vocab = static_cast<int>(settings.model.vocab);
@@ -217,6 +219,13 @@ double code_block(Predictor& predictor, const Settings& settings, size_t n, Side
     matches->reset(symbols, n, stream_len, streams);
   }
 
+  std::vector<float> mixed;  // [streams][vocab]: the mixer's distributions
+  if (mixer != nullptr) {
+    mixed.resize(static_cast<size_t>(streams) * vocab);
+    mixer->reset_streams(streams);
+  }
+  const MatchHint no_hint;
+
   predictor.reset_streams(streams);
   for (size_t start = 0; start < stream_len; start += segment) {
     check_cancel(cancel);
@@ -234,6 +243,17 @@ double code_block(Predictor& predictor, const Settings& settings, size_t n, Side
         pos[b] = b * stream_len + start + t;
         live[b] = start + t < stream_len && pos[b] < n;
       }
+      if (mixer != nullptr) {
+        PhaseTimer timer(predictor, phase(&Stats::Phases::mix));
+        if (probs == nullptr)
+          throw Error(ErrorCode::kUsage, "context mixing needs the model's distributions on the host");
+        for (int b = 0; b < streams; ++b) {
+          if (!live[b]) continue;
+          const size_t at = static_cast<size_t>(b) * vocab;
+          mixer->predict(b, probs + at, matches ? hints[b] : no_hint, mixed.data() + at);
+        }
+        probs = mixed.data();
+      }
       {
         PhaseTimer timer(predictor, phase(&Stats::Phases::code));
         side.code(predictor, probs, vocab, live.data(), pos.data(), cum.data(), coded.data(), ranges.data());
@@ -247,6 +267,11 @@ double code_block(Predictor& predictor, const Settings& settings, size_t n, Side
         prev[b] = coded[b];
         segment_bits -= std::log2(std::max(ranges[b].prob, 1e-30f));
         ++segment_symbols;
+      }
+      if (mixer != nullptr) {
+        PhaseTimer timer(predictor, phase(&Stats::Phases::mix));
+        for (int b = 0; b < streams; ++b)
+          if (live[b]) mixer->update(b, coded[b]);
       }
       if (matches) matches->update(start + t);
     }
@@ -319,6 +344,19 @@ class BlockReader {
   size_t block_bytes_;
 };
 
+// The bytes each symbol stands for, for the mixer's byte contexts.
+std::vector<std::vector<uint8_t>> symbol_bytes_of(const Dictionary& dictionary) {
+  std::vector<std::vector<uint8_t>> bytes(dictionary.vocab_size());
+  for (int s = 0; s < dictionary.vocab_size(); ++s) bytes[s] = dictionary.symbol_bytes(s);
+  return bytes;
+}
+
+std::unique_ptr<ContextMixer> make_mixer(const Settings& settings,
+                                         const std::vector<std::vector<uint8_t>>& symbol_bytes) {
+  if (settings.mix.models == 0) return nullptr;
+  return std::make_unique<ContextMixer>(settings.mix, static_cast<int>(settings.model.vocab), &symbol_bytes);
+}
+
 void write_raw(std::ostream& out, const std::vector<uint8_t>& raw) {
   out.write(reinterpret_cast<const char*>(raw.data()), static_cast<std::streamsize>(raw.size()));
   if (!out) throw Error(ErrorCode::kIo, "cannot write the output");
@@ -354,6 +392,8 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
   Stats stats;
   stats.output_bytes = write_file_header(out, header);
   std::unique_ptr<Predictor> predictor = job.backend->create(settings);
+  const std::vector<std::vector<uint8_t>> symbol_bytes = symbol_bytes_of(dictionary);
+  std::unique_ptr<ContextMixer> mixer = make_mixer(settings, symbol_bytes);
 
   stats.dictionary_bytes = header.dictionary.size();
   Crc32 total_crc;
@@ -368,7 +408,7 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
     dictionary.tokenize(raw.data(), raw.size(), &symbols);
     EncodeSide side(symbols.data(), streams_for_block(symbols.size(), settings));
     BlockProgress progress{&job.on_progress, done, raw.size()};
-    double bits = code_block(*predictor, settings, symbols.size(), side, symbols.data(), progress, job.cancel,
+    double bits = code_block(*predictor, mixer.get(), settings, symbols.size(), side, symbols.data(), progress, job.cancel,
                              job.profile ? &stats.phases : nullptr);
     std::vector<uint8_t> payload = side.finish();
     // A block the model expands is stored instead (symbols = 0); the decoder still replays the model on it.
@@ -428,6 +468,8 @@ Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job) 
   if (settings.model.vocab != static_cast<uint32_t>(dictionary.vocab_size()))
     throw Error(ErrorCode::kCorrupt, "file is corrupt (vocabulary size does not match the dictionary)");
   std::unique_ptr<Predictor> predictor = job.backend->create(settings);
+  const std::vector<std::vector<uint8_t>> symbol_bytes = symbol_bytes_of(dictionary);
+  std::unique_ptr<ContextMixer> mixer = make_mixer(settings, symbol_bytes);
 
   Stats stats;
   stats.input_bytes = header.encoded_bytes + kEndRecordBytes;
@@ -458,12 +500,12 @@ Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job) 
       symbols.clear();
       dictionary.tokenize(raw.data(), raw.size(), &symbols);
       EncodeSide replay(symbols.data(), streams_for_block(symbols.size(), settings), /*coding=*/false);
-      bits = code_block(*predictor, settings, symbols.size(), replay, symbols.data(), progress, job.cancel,
+      bits = code_block(*predictor, mixer.get(), settings, symbols.size(), replay, symbols.data(), progress, job.cancel,
                         job.profile ? &stats.phases : nullptr);
     } else {
       symbols.assign(block.symbols, 0);
       DecodeSide side(payload.data(), payload.size(), streams_for_block(block.symbols, settings));
-      bits = code_block(*predictor, settings, symbols.size(), side, symbols.data(), progress, job.cancel,
+      bits = code_block(*predictor, mixer.get(), settings, symbols.size(), side, symbols.data(), progress, job.cancel,
                         job.profile ? &stats.phases : nullptr);
       raw.clear();
       dictionary.detokenize(symbols.data(), symbols.size(), &raw, block.raw_bytes);

@@ -66,6 +66,12 @@ void write_settings(ByteWriter& w, const Settings& s) {
   w.u32(s.codec.min_stream_symbols);
   w.u32(s.codec.match_order);
   w.u32(s.codec.match_hash_bits);
+  w.u32(s.mix.models);
+  w.u32(s.mix.table_bits);
+  w.u32(s.mix.count_limit);
+  w.f32(s.mix.lr);
+  w.f32(s.mix.initial_weight);
+  w.f32(s.mix.escape);
   w.u32(s.runtime.threads);
   w.short_string(s.runtime.device);
   w.short_string(s.runtime.dtype);
@@ -104,6 +110,12 @@ Settings read_settings(ByteReader& r) {
   s.codec.min_stream_symbols = r.u32();
   s.codec.match_order = r.u32();
   s.codec.match_hash_bits = r.u32();
+  s.mix.models = r.u32();
+  s.mix.table_bits = r.u32();
+  s.mix.count_limit = r.u32();
+  s.mix.lr = r.f32();
+  s.mix.initial_weight = r.f32();
+  s.mix.escape = r.f32();
   s.runtime.threads = r.u32();
   s.runtime.device = r.short_string();
   s.runtime.dtype = r.short_string();

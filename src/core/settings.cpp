@@ -76,6 +76,13 @@ void validate(const Settings& s) {
   require(s.codec.min_stream_symbols >= 1, "min stream symbols (>= 1)");
   require(s.codec.match_order <= 64, "match order (0..64)");
   require(s.codec.match_hash_bits >= 10 && s.codec.match_hash_bits <= 26, "match hash bits (10..26)");
+  const MixSettings& x = s.mix;
+  require(x.models < (1u << 12), "context models (bit mask of 12 models)");
+  require(x.table_bits >= 10 && x.table_bits <= 24, "context table bits (10..24)");
+  require(x.count_limit >= 2 && x.count_limit <= 60000, "context count limit (2..60000)");
+  require(finite_positive(x.lr) && x.lr < 1.0f, "mixer lr (0..1)");
+  require(std::isfinite(x.initial_weight) && std::fabs(x.initial_weight) <= 4.0f, "mixer initial weight");
+  require(finite_positive(x.escape) && x.escape <= 64.0f, "context escape (0..64)");
   // A hostile header must not make the decoder allocate absurd memory: bound the parameters (with Adam
   // state) and the per-segment activations, whose largest part is T*B*V probabilities.
   const uint64_t V = m.vocab, H = m.hidden, E = m.embed, L = m.layers, B = m.streams;

@@ -1,0 +1,101 @@
+#include "core/context_models.h"
+
+namespace nncpp {
+namespace {
+
+// A 64-bit mix (splitmix64's finaliser): every input bit moves the index and the check bits.
+uint64_t mix(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x;
+}
+
+uint64_t combine(uint64_t h, uint64_t v) {
+  return mix(h + v + 0x9e3779b97f4a7c15ull);
+}
+
+bool is_letter(uint8_t c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
+}
+
+}  // namespace
+
+ContextHistory::ContextHistory(const std::vector<std::vector<uint8_t>>* symbol_bytes)
+    : symbol_bytes_(symbol_bytes), ring_(kRing) {}
+
+void ContextHistory::reset() {
+  *this = ContextHistory(symbol_bytes_);
+}
+
+void ContextHistory::contexts(uint64_t* h) const {
+  uint64_t s = 0;
+  // Symbol orders: each hash starts from its model's id, so equal histories in two models differ.
+  s = combine(kOrder1, last_[0]);
+  h[kOrder1] = s;
+  s = combine(s, last_[1]);
+  h[kOrder2] = combine(s, kOrder2);
+  s = combine(s, last_[2]);
+  h[kOrder3] = combine(s, kOrder3);
+  s = combine(s, last_[3]);
+  h[kOrder4] = combine(s, kOrder4);
+  s = combine(s, last_[4]);
+  h[kOrder5] = combine(s, kOrder5);
+  s = combine(s, last_[5]);
+  h[kOrder6] = combine(s, kOrder6);
+  s = combine(combine(s, last_[6]), last_[7]);
+  h[kOrder8] = combine(s, kOrder8);
+  h[kSparse] = combine(combine(kSparse, last_[1]), last_[2]);
+  h[kWord] = combine(combine(combine(kWord, word_), prev_word_), is_letter(byte_back(1)));
+  const uint32_t column = bytes_seen_ - line_start_;
+  const uint32_t line_len = line_start_ - prev_line_start_;
+  const uint8_t above = column < line_len ? byte_back(line_len) : 0;  // same column, previous line
+  h[kColumn] = combine(combine(combine(kColumn, above), byte_back(1)), column < 64 ? column : 64);
+  if (record_ != 0) {
+    h[kRecord] =
+        combine(combine(combine(combine(kRecord, record_), byte_back(record_)), byte_back(record_ - 1)),
+                byte_back(1));
+  } else {
+    h[kRecord] = combine(combine(kRecord, byte_back(1)), byte_back(2) >> 4);
+  }
+  h[kOrder2Bytes] = combine(combine(kOrder2Bytes, byte_back(1)), byte_back(2));
+}
+
+void ContextHistory::push_byte(uint8_t c) {
+  ring_[bytes_seen_ & (kRing - 1)] = c;
+  ++bytes_seen_;
+  if (c == '\n') {
+    prev_line_start_ = line_start_;
+    line_start_ = bytes_seen_;
+  }
+  if (is_letter(c)) {
+    word_ = combine(word_, static_cast<uint8_t>(c >= 'A' && c <= 'Z' ? c + 32 : c));
+  } else if (word_ != 0) {
+    prev_word_ = word_;
+    word_ = 0;
+  }
+  // Record length: the distance between two occurrences of a byte, confirmed when the same byte
+  // recurs at the same distance again; a candidate needs several confirmations over its rivals.
+  const uint32_t gap = bytes_seen_ - last_at_[c];
+  if (last_at_[c] != 0 && gap > 2 && gap < kRing / 2 && gap == last_gap_[c]) {
+    if (gap == candidate_) {
+      if (votes_ < 64) ++votes_;
+    } else if (--votes_ < 0) {
+      candidate_ = gap;
+      votes_ = 0;
+    }
+    if (votes_ >= 8) record_ = candidate_;
+  }
+  last_gap_[c] = gap;
+  last_at_[c] = bytes_seen_;
+}
+
+void ContextHistory::push(uint16_t symbol) {
+  for (int k = 7; k > 0; --k) last_[k] = last_[k - 1];
+  last_[0] = static_cast<uint16_t>(symbol + 1);  // 0 = before the start
+  for (uint8_t c : (*symbol_bytes_)[symbol]) push_byte(c);
+}
+
+}  // namespace nncpp

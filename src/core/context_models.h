@@ -1,0 +1,63 @@
+// The contexts of the mixer's count models (context_table.h), computed from each stream's coded history.
+// Symbol contexts see the symbol sequence; byte contexts see the bytes those symbols stand for, so lines,
+// columns and fixed-length records are found whatever the tokenizer did with them.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace nncpp {
+
+// One bit per context model in MixSettings::models.
+enum ContextModelId : int {
+  kOrder1 = 0,   // the previous symbol
+  kOrder2,       // the previous 2 symbols
+  kOrder3,       // 3
+  kOrder4,       // 4
+  kOrder6,       // 6
+  kSparse,       // symbols 2 and 3 back (skips the last one: binary fields, interleaved data)
+  kWord,         // the bytes of the current word and of the word before (letters only, case folded)
+  kColumn,       // text tables: the column in the line and the bytes above it in the previous line
+  kRecord,       // fixed-length records (found automatically): the bytes one record back, and the last byte
+  kOrder2Bytes,  // the last 2 bytes, whatever symbols they came from (mixed token/byte regions)
+  kOrder5,       // the previous 5 symbols
+  kOrder8,       // 8
+  kNumContextModels
+};
+
+// Per stream: the last symbols and bytes, the line and record structure, and the context hashes for
+// the next symbol.
+class ContextHistory {
+ public:
+  // symbol_bytes[s]: the bytes symbol s stands for (empty for the tokenizer's case escapes).
+  explicit ContextHistory(const std::vector<std::vector<uint8_t>>* symbol_bytes);
+
+  void reset();
+  // Hashes of every context model for the next symbol; hashes[kNumContextModels].
+  void contexts(uint64_t* hashes) const;
+  // The symbol just coded.
+  void push(uint16_t symbol);
+
+ private:
+  static constexpr uint32_t kRing = 1u << 13;   // bytes kept: records up to kRing / 2
+  uint8_t byte_back(uint32_t distance) const {  // distance >= 1, 0 before the start
+    return distance <= bytes_seen_ && distance <= kRing ? ring_[(bytes_seen_ - distance) & (kRing - 1)] : 0;
+  }
+  void push_byte(uint8_t c);
+
+  const std::vector<std::vector<uint8_t>>* symbol_bytes_;
+  uint16_t last_[8] = {};  // the previous symbols + 1, last_[0] the latest (0 = before the start)
+  std::vector<uint8_t> ring_;
+  uint32_t bytes_seen_ = 0;
+  uint32_t line_start_ = 0;       // byte index where the current line starts
+  uint32_t prev_line_start_ = 0;  // and where the previous one started
+  uint64_t word_ = 0, prev_word_ = 0;
+  // Record length detection: a byte value recurring at the same distance twice votes for that distance.
+  uint32_t last_at_[256] = {};
+  uint32_t last_gap_[256] = {};
+  uint32_t candidate_ = 0;
+  int votes_ = 0;
+  uint32_t record_ = 0;  // detected record length in bytes, 0 = none
+};
+
+}  // namespace nncpp
