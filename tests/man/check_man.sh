@@ -31,7 +31,10 @@ man_tags() {
   ' "$page" | sed -e 's/\\-/-/g' -e 's/\\f[BIRP]//g' -e 's/"//g' -e 's/,/ /g'
 }
 
-man_options() { man_tags OPTIONS | tr ' \t' '\n\n' | grep -E '^--?[A-Za-z0-9]' | sort -u; }
+man_options() { man_tags OPTIONS | tr -s ' \t' '\n' | grep -E '^--?[A-Za-z0-9]' | sort -u; }
+
+# A list, one item a line, as one line.
+words() { paste -s -d ' ' <<<"$1"; }
 
 top_help=$("$nncpp" --help)
 commands=$(printf '%s\n' "$top_help" |
@@ -74,7 +77,7 @@ help_statuses=$(printf '%s\n' "$top_help" |
 [ -n "$help_statuses" ] || fail "no exit statuses found in 'nncpp --help' (expected 'Exit status: 0 ok, ...')"
 man_statuses=$(man_tags "EXIT STATUS" | awk '{ print $2 }' | sort -u)
 [ "$help_statuses" = "$man_statuses" ] ||
-  fail "exit statuses differ: 'nncpp --help' has $(echo $help_statuses), .SH \"EXIT STATUS\" in $page has $(echo $man_statuses)"
+  fail "exit statuses differ: 'nncpp --help' has $(words "$help_statuses"), .SH \"EXIT STATUS\" in $page has $(words "$man_statuses")"
 
 if command -v groff >/dev/null; then
   warnings=$(groff -man -Tutf8 -ww -z "$page" 2>&1) || fail "groff cannot render $page"
@@ -88,4 +91,4 @@ if ((failures)); then
   echo "$failures difference(s) between $page and --help" >&2
   exit 1
 fi
-echo "$page matches --help: $counted options, commands $(echo $commands), exit statuses $(echo $help_statuses)"
+echo "$page matches --help: $counted options, commands $(words "$commands"), exit statuses $(words "$help_statuses")"
