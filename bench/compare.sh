@@ -266,8 +266,8 @@ summary_tsv() {
 # shellcheck disable=SC2016  # backticks in printf formats are markdown
 tool_versions() {
   local name
-  [[ -n $LEVELS ]] && printf -- '- nncpp: `%s` (`%s`), git commit `%s`\n' \
-    "$(nncpp_version "$NNCPP")" "$NNCPP" "$(git_commit)"
+  # The binary's version and commit, not its path: the report is committed (docs/bench/results.md).
+  [[ -n $LEVELS ]] && printf -- '- nncpp: `%s`, git commit `%s`\n' "$(nncpp_version "$NNCPP")" "$(git_commit)"
   for name in $COMPRESSORS; do
     command -v "$name" >/dev/null 2>&1 || continue
     case $name in

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds nncpp against the PyTorch installation's CUDA LibTorch on a GPU machine without internet or apt
-# (CLI11/spdlog/fmt carried in .gpu-deps, made here with ../shared/tools/gpu-deps.sh .gpu-deps), then
+# (CLI11/spdlog/fmt carried in .gpu-deps, made with scripts/gpu_deps.sh .gpu-deps), then
 # round-trips a sample on cuda and cpu in separate processes and checks that a cuda file is refused on cpu.
 # Usage: bench/gpu_check.sh [sample] [level...]   (prints a table; logs under ${OUT:-/tmp})
 set -euo pipefail

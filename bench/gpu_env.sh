@@ -1,5 +1,5 @@
 # Sourced by the GPU scripts: builds nncpp against the PyTorch installation's CUDA LibTorch (headers for
-# CLI11/spdlog/fmt carried in .gpu-deps, made with ../shared/tools/gpu-deps.sh .gpu-deps) into build-gpu/,
+# CLI11/spdlog/fmt carried in .gpu-deps, made with scripts/gpu_deps.sh .gpu-deps) into build-gpu/,
 # and sets $nncpp and LD_LIBRARY_PATH. Logs go to ${OUT:-/tmp}.
 out=${OUT:-/tmp}
 deps=$PWD/.gpu-deps/usr

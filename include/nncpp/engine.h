@@ -1,12 +1,15 @@
 // The coding loop: input blocks → symbols → B streams in lockstep → range coder, and back. Compressor and
-// decompressor share one loop (code_block in engine.cpp); only "code a symbol" differs.
+// decompressor share one loop (code_block in engine.cpp); only "code a symbol" differs. Streams or memory
+// buffers in, the same files out.
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <istream>
 #include <ostream>
+#include <vector>
 
 #include "nncpp/format.h"
 #include "nncpp/predictor.h"
@@ -80,6 +83,14 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job);
 
 // Writes the original to `out` block by block; each block is written only after its CRC matched.
 Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job);
+
+// The same on memory: compresses or decompresses data[0, size) into a new buffer, with the job's settings,
+// the same file format and the same errors as the stream functions above (nncpp::Error; std::bad_alloc when
+// memory runs out). compress() stores `size` as the original size, whatever job.size_hint says. With
+// `stats`, the run's statistics are written there.
+std::vector<uint8_t> compress(const void* data, size_t size, const CompressJob& job, Stats* stats = nullptr);
+std::vector<uint8_t> decompress(const void* data, size_t size, const DecompressJob& job,
+                                Stats* stats = nullptr);
 
 // Streams the block uses: as many as B, but each at least min_stream_symbols long (small inputs learn better
 // from one long stream than from many short ones).

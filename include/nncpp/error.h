@@ -1,5 +1,5 @@
 // Errors of the nncpp library. The library never prints or exits: it throws nncpp::Error and the CLI maps
-// the code to an exit status (see README "Exit status").
+// the code to an exit status (README, "Usage"; man/nncpp.1).
 #pragma once
 
 #include <stdexcept>

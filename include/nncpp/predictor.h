@@ -8,10 +8,16 @@
 #include <vector>
 
 #include "nncpp/error.h"
-#include "nncpp/match_model.h"
 #include "nncpp/settings.h"
 
 namespace nncpp {
+
+// The match model's guess for a stream's next symbol (src/core/match_model.h): the symbol that followed the
+// latest earlier occurrence of the current context, and how long that match is.
+struct MatchHint {
+  uint16_t symbol = 0;  // predicted next symbol
+  uint16_t length = 0;  // verified match length in symbols; 0 = no prediction
+};
 
 // A symbol's place in the quantised distribution (quantize.h): its range [low, low + freq) of kFreqTotal,
 // and the model's float probability of it (for statistics and adaptive training).

@@ -1,4 +1,4 @@
-// Exit statuses, as documented in `nncpp --help` and the README.
+// Exit statuses, as documented in `nncpp --help`, the README and man/nncpp.1 (EXIT STATUS).
 #pragma once
 
 namespace nncpp::cli {

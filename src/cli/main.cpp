@@ -12,9 +12,9 @@
 #include "exit_status.h"
 #include "files.h"
 #include "interrupt.h"
+#include "nncpp/backend.h"
 #include "nncpp/engine.h"
 #include "nncpp/error.h"
-#include "model/torch_backend.h"
 #include "options.h"
 #include "pin_kernels.h"
 #include "progress.h"
@@ -147,7 +147,7 @@ int run_list(const Options& o) {
 int run(const Options& o) {
   const std::atomic<bool>* cancel = install_interrupt_handlers();
   if (o.command == Command::kList) return run_list(o);
-  std::unique_ptr<Backend> backend = make_torch_backend();
+  std::unique_ptr<Backend> backend = make_default_backend();
   if (o.command == Command::kCompress) return run_compress(o, *backend, cancel);
   return run_decompress(o, *backend, cancel);
 }

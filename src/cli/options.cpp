@@ -6,9 +6,9 @@
 #include <map>
 
 #include "exit_status.h"
+#include "nncpp/backend.h"
 #include "nncpp/error.h"
 #include "nncpp/presets.h"
-#include "model/torch_backend.h"
 
 namespace nncpp::cli {
 namespace {
@@ -231,7 +231,7 @@ std::optional<int> parse_options(int argc, char** argv, Options* o) {
     return kExitUsage;
   }
   if (version) {
-    std::cout << "nncpp " << NNCPP_VERSION << " (LibTorch " << torch_version() << ")\n";
+    std::cout << "nncpp " << NNCPP_VERSION << " (" << default_backend_version() << ")\n";
     return kExitOk;
   }
   if (c->parsed()) o->command = Command::kCompress;

@@ -11,7 +11,7 @@ void pin_cpu_kernels(char** argv) {
   if (std::getenv("OPENBLAS_CORETYPE") != nullptr && std::getenv("ATEN_CPU_CAPABILITY") != nullptr) return;
   __builtin_cpu_init();
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return;
-  // Haswell's OpenBLAS kernels were within ~10% of SkylakeX's on the reference machine (README, "Speed").
+  // Haswell's OpenBLAS kernels were within ~10% of SkylakeX's on a Sapphire Rapids Xeon (docs/architecture.md, "Determinism").
   setenv("OPENBLAS_CORETYPE", "Haswell", 0);
   setenv("ATEN_CPU_CAPABILITY", "avx2", 0);
   execv("/proc/self/exe", argv);

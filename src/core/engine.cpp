@@ -9,6 +9,7 @@
 
 #include "core/byte_io.h"
 #include "core/checksum.h"
+#include "core/match_model.h"
 #include "core/mixer.h"
 #include "nncpp/error.h"
 #include "core/quantize.h"

@@ -10,7 +10,7 @@ struct AttentionShape {
 
 // Transformers for an NVIDIA GPU (levels 11, 12). Level 12 is NNCP v3's enwik8/enwik9 profile: 20 layers,
 // d_model 1024, 8 heads, GEGLU 3072, memory 256 + segment 64, 32 streams, with retraining. On inputs of a
-// few MB they learn slower than the LSTM of level 10 (README, "GPU"); they are meant for large inputs.
+// few MB they learn slower than the LSTM of level 10 (docs/architecture.md, "Choices"); they are meant for large inputs.
 constexpr AttentionShape kAttentionShapes[] = {
     {8, 512, 8, 1536, 128, 32, 32, 1e-3f, 2e-4f},    // 11
     {20, 1024, 8, 3072, 256, 64, 32, 4e-4f, 1e-4f},  // 12

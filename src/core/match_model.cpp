@@ -1,4 +1,4 @@
-#include "nncpp/match_model.h"
+#include "core/match_model.h"
 
 #include <algorithm>
 

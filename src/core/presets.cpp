@@ -14,7 +14,7 @@ struct LstmShape {
 };
 
 // Every CPU level is an LSTM: on 1 thread it beat the Transformer and TRACE at equal speed by 4-7% on a
-// 300 KB enwiki prefix (issue 7 tuning). Speed falls roughly with
+// 300 KB enwiki prefix. Speed falls roughly with
 // layers * hidden^2; measured on 1 thread (book1 / 1 MB of enwiki-sample.xml, bpb and KB/s of CPU time):
 constexpr LstmShape kLstmShapes[kMaxLevel] = {
     {1, 96, 16, 2e-2f, 16384},   // -1 fastest: ~60 KB/s, beats xz -9e on text (book1 2.38 vs 2.72)

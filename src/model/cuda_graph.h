@@ -1,4 +1,4 @@
-// CUDA graphs for the predictors (issue 6). On a GPU one step of a small model is a few hundred tiny
+// CUDA graphs for the predictors. On a GPU one step of a small model is a few hundred tiny
 // kernels, and launching them one by one from the host costs far more than running them. A CapturedOps
 // records such a fixed sequence of Torch ops once and replays it with one launch; the tensors it reads and
 // writes keep their addresses, so inputs are copied into static buffers before a replay and outputs are

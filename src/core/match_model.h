@@ -9,12 +9,9 @@
 #include <cstdint>
 #include <vector>
 
-namespace nncpp {
+#include "nncpp/predictor.h"  // MatchHint
 
-struct MatchHint {
-  uint16_t symbol = 0;  // predicted next symbol
-  uint16_t length = 0;  // verified match length in symbols; 0 = no prediction
-};
+namespace nncpp {
 
 class MatchModel {
  public:
