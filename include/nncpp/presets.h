@@ -18,6 +18,11 @@ Settings preset(int level);
 // Levels 10..12 (called by preset()).
 Settings gpu_preset(int level);
 
+// Adapts a CPU level's settings to the input's size (known before compressing), as zstd picks parameters
+// by source size: smaller context tables, and a smaller network where a large one would not have the data
+// to learn from. No-op for custom settings (level 0), GPU levels and an unknown size (kUnknownSize).
+void fit_to_input(Settings* settings, uint64_t input_bytes);
+
 // The level's settings with the model of another family, sized for about the same speed (--model).
 Settings family_preset(ModelKind kind, int level);
 

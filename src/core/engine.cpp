@@ -11,10 +11,11 @@
 #include "core/checksum.h"
 #include "core/match_model.h"
 #include "core/mixer.h"
-#include "nncpp/error.h"
 #include "core/quantize.h"
 #include "core/range_coder.h"
 #include "core/train_gate.h"
+#include "nncpp/error.h"
+#include "nncpp/presets.h"
 
 namespace nncpp {
 namespace {
@@ -382,6 +383,7 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
     check_cancel(job.cancel);
   }
   Settings settings = job.settings;
+  fit_to_input(&settings, job.size_hint);
   settings.model.vocab = static_cast<uint32_t>(dictionary.vocab_size());
   validate(settings);
 
@@ -409,8 +411,8 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
     dictionary.tokenize(raw.data(), raw.size(), &symbols);
     EncodeSide side(symbols.data(), streams_for_block(symbols.size(), settings));
     BlockProgress progress{&job.on_progress, done, raw.size()};
-    double bits = code_block(*predictor, mixer.get(), settings, symbols.size(), side, symbols.data(), progress, job.cancel,
-                             job.profile ? &stats.phases : nullptr);
+    double bits = code_block(*predictor, mixer.get(), settings, symbols.size(), side, symbols.data(),
+                             progress, job.cancel, job.profile ? &stats.phases : nullptr);
     std::vector<uint8_t> payload = side.finish();
     // A block the model expands is stored instead (symbols = 0); the decoder still replays the model on it.
     const bool stored = payload.size() >= raw.size();
@@ -501,13 +503,13 @@ Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job) 
       symbols.clear();
       dictionary.tokenize(raw.data(), raw.size(), &symbols);
       EncodeSide replay(symbols.data(), streams_for_block(symbols.size(), settings), /*coding=*/false);
-      bits = code_block(*predictor, mixer.get(), settings, symbols.size(), replay, symbols.data(), progress, job.cancel,
-                        job.profile ? &stats.phases : nullptr);
+      bits = code_block(*predictor, mixer.get(), settings, symbols.size(), replay, symbols.data(), progress,
+                        job.cancel, job.profile ? &stats.phases : nullptr);
     } else {
       symbols.assign(block.symbols, 0);
       DecodeSide side(payload.data(), payload.size(), streams_for_block(block.symbols, settings));
-      bits = code_block(*predictor, mixer.get(), settings, symbols.size(), side, symbols.data(), progress, job.cancel,
-                        job.profile ? &stats.phases : nullptr);
+      bits = code_block(*predictor, mixer.get(), settings, symbols.size(), side, symbols.data(), progress,
+                        job.cancel, job.profile ? &stats.phases : nullptr);
       raw.clear();
       dictionary.detokenize(symbols.data(), symbols.size(), &raw, block.raw_bytes);
       if (raw.size() != block.raw_bytes || crc32_update(0, raw.data(), raw.size()) != block.raw_crc)

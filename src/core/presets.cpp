@@ -1,8 +1,10 @@
 #include "nncpp/presets.h"
 
+#include <algorithm>
 #include <string>
 
 #include "nncpp/error.h"
+#include "nncpp/format.h"
 
 namespace nncpp {
 namespace {
@@ -13,31 +15,26 @@ struct LstmShape {
   uint32_t max_vocab;  // tokenizer bound (the adaptive tokenizer picks <= 2 sqrt(n) symbols below it)
 };
 
-// Every CPU level is an LSTM: on 1 thread it beat the Transformer and TRACE at equal speed by 4-7% on a
-// 300 KB enwiki prefix. Speed falls roughly with
-// layers * hidden^2; measured on 1 thread (book1 / 1 MB of enwiki-sample.xml, bpb and KB/s of CPU time):
+// Every CPU level is an LSTM over bytes mixed with the context models (core/mixer.h). On 1 thread the LSTM
+// beat the Transformer and TRACE at equal speed by 4-7% on a 300 KB enwiki prefix. With the mixer, bytes
+// beat the tokenizer's symbols: 2 x 96 on the first 1 MB of enwiki-sample.xml 1.8925 bpb (bytes) against
+// 1.9102 (symbols); paper1 2.2757 against 2.5060 (docs/architecture.md, "Context mixing"). The count models
+// carry small inputs, so the network's size matters little below a few hundred KB (paper1 at 1 x 64 /
+// 2 x 96 / 2 x 192 / 3 x 256: 15378 / 15051 / 15170 / 15116 bytes) and more above (300 KB of enwiki: 77543 /
+// 75313 / 75010 / 74113). Speed falls roughly with layers * hidden^2.
 constexpr LstmShape kLstmShapes[kMaxLevel] = {
-    {1, 96, 16, 2e-2f, 16384},   // -1 fastest: ~60 KB/s, beats xz -9e on text (book1 2.38 vs 2.72)
-    {1, 128, 16, 2e-2f, 16384},  // -2
-    {2, 96, 32, 2e-2f, 16384},   // -3
-    {2, 128, 32, 2e-2f, 16384},  // -4
-    // -5 default. The output layer costs vocab x hidden per symbol, so the default caps the vocabulary to
-    // stay >= 10 KB/s on large inputs (4 MB asks for ~4000 symbols, 64 MB for 16k). Full enwiki-sample.xml,
-    // compress, CPU time: uncapped 1.8892 bpb at 10.9 KB/s, cap 3072 1.8938 at 12.7 KB/s, cap 2048 1.8951
-    // at 15.9 KB/s; bible.txt: uncapped 1.3649, 3072 1.3798 (16.4 KB/s), 2048 1.3995 (21.5 KB/s).
-    {2, 160, 32, 2e-2f, 3072},
-    // Above -5 the rate must fall with size: at 2e-2, 2x192 and 3x256 lost to -5 on book1 and 3x384 lost
-    // to it on 1 MB of enwiki; with 1.5e-2 / 1.2e-2 / 1e-2, -6 < -5, -7 < -6, -8 < -7 on both files.
-    {2, 192, 32, 1.5e-2f, 16384},  // -6: slightly better than -5 (0.1-0.4%), ~13 KB/s
-    {2, 256, 64, 1.2e-2f, 16384},  // -7: -1.3% / -2.3% (book1 / 1 MB enwiki) against -5, ~9 KB/s
-    {3, 256, 64, 1e-2f, 16384},    // -8: -1.6% / -3.0% against -5, ~6 KB/s
-    // -9: strongest CPU level, ~2-3 KB/s, for inputs of many MB (on 1 MB of enwiki it is behind -8: 2.0057
-    // vs 1.9972; book1 2.2684). A fourth layer paid more than width or rate; whole enwiki-sample.xml /
-    // bible.txt, GPU float32 sweep (within 0.0003 of the CPU): 3x384 lr 8e-3 1.8003 / 1.3014, 4x384 lr
-    // 6e-3 1.7881 / 1.2919, lr 8e-3 1.7873 / 1.2993, 3x448 lr 7e-3 1.7975, 3x512 lr 6e-3 1.7941, 4x448 1.7854
-    // / 1.2918, 4x512 1.7761 (1.8x the CPU cost of 4x384). On the CPU 4x384 lr 6e-3 gives 1.7884 / 1.2918
-    // (-5.6% / -6.4% against -5's 1.8938 / 1.3798).
-    {4, 384, 64, 6e-3f, 16384},
+    {1, 64, 16, 2e-2f, 0},     // -1 fastest
+    {1, 96, 16, 2e-2f, 0},     // -2
+    {1, 128, 16, 2e-2f, 0},    // -3
+    {2, 80, 32, 2e-2f, 0},     // -4
+    {2, 96, 32, 2e-2f, 0},     // -5 default: book1 2.195 bpb at ~28 KB/s (CPU time, 1 thread)
+    {2, 128, 32, 2e-2f, 0},    // -6
+    {2, 192, 32, 1.5e-2f, 0},  // -7
+    {3, 256, 64, 1e-2f, 0},    // -8
+    // -9: strongest CPU level. Without the mixer, over the tokenizer's symbols, a fourth layer paid more
+    // than width or rate (whole enwiki-sample.xml / bible.txt: 3x384 lr 8e-3 1.8003 / 1.3014, 4x384 lr
+    // 6e-3 1.7881 / 1.2919).
+    {4, 384, 64, 6e-3f, 0},
 };
 
 // Attention models sized per level, for --model transformer|trace.
@@ -49,6 +46,20 @@ constexpr AttentionShape kAttentionShapes[kMaxLevel] = {
     {2, 128, 4, 256, 32}, {2, 160, 4, 320, 32}, {3, 192, 4, 384, 32},
     {4, 256, 8, 512, 48}, {6, 256, 8, 768, 64}, {8, 384, 8, 1024, 64},
 };
+
+// The context models of every CPU level: orders 1, 2, 3, 4 and 6, sparse, word, column and record (bits
+// 0..8). Orders 5 and 8 gained nothing on paper1, progc, obj1 and 160 KB of book1 and a CSV (89244 against
+// 89254 bytes in total); the 2-byte model duplicates order 2 over bytes.
+MixSettings level_mix() {
+  MixSettings m;
+  m.models = 0x1FF;
+  m.table_bits = 20;
+  m.count_limit = 30;
+  m.lr = 3e-3f;  // RMSprop steps; 1e-2 and 3e-2 lost 0.0% and 1.5%, 7e-4 (plain SGD scale) lost 0.8%
+  m.initial_weight = 0.3f;
+  m.escape = 0.5f;  // 0.5 gained 0.2% over PPM's 1 on the same files
+  return m;
+}
 
 void check_level(int level) {
   if (level < kMinLevel || level > kMaxLevel)
@@ -109,10 +120,29 @@ Settings preset(int level) {
   s.model = lstm_model(level);
   // Small inputs get few long streams (more training steps per symbol), large inputs B of them.
   s.codec.min_stream_symbols = 4096;
-  // Order 3: order 6 cost 2.5% on 1 MB of enwiki (2.111 vs 2.059 bpb at level 5).
+  // Order 3: order 6 cost 2.5% on 1 MB of enwiki (2.111 vs 2.059 bpb at level 5, symbols, no mixer).
   s.codec.match_order = 3;
   s.codec.max_vocab = kLstmShapes[level - 1].max_vocab;
+  s.mix = level_mix();
   return s;
+}
+
+void fit_to_input(Settings* settings, uint64_t input_bytes) {
+  const int level = settings->level;
+  if (level < kMinLevel || level > kMaxLevel || input_bytes == kUnknownSize) return;
+  // A larger network learns more slowly: below 256 KiB levels 6..9 take level 5's, below 1 MiB levels 8
+  // and 9 take level 7's, so no level does worse than the one below it for want of data.
+  int shape = level;
+  if (input_bytes < (uint64_t{256} << 10)) shape = std::min(shape, kDefaultLevel);
+  if (input_bytes < (uint64_t{1} << 20)) shape = std::min(shape, 7);
+  if (shape != level) {
+    const ModelKind kind = settings->model.kind;
+    if (kind == ModelKind::kLstm) settings->model = lstm_model(shape);
+  }
+  // Tables of about a quarter as many buckets as input bytes (32 bytes each): small inputs stay small.
+  uint32_t bits = 12;
+  while (bits < 20 && (uint64_t{1} << (bits + 2)) < input_bytes) ++bits;
+  settings->mix.table_bits = bits;
 }
 
 Settings family_preset(ModelKind kind, int level) {

@@ -126,7 +126,9 @@ class TorchBackend : public Backend {
     if (bf16 && settings.model.kind == ModelKind::kLstm)
       throw Error(ErrorCode::kUsage,
                   "--dtype bfloat16 is implemented for the attention models only (LSTM: tf32)");
-    const bool device_coding = !device.is_cpu(), graphs = settings.runtime.cuda_graphs;
+    // The context mixer works on the host: with it the distributions cross to the host every position.
+    const bool device_coding = !device.is_cpu() && settings.mix.models == 0,
+               graphs = settings.runtime.cuda_graphs;
     if (settings.model.kind == ModelKind::kLstm)
       return std::make_unique<LstmPredictor>(settings.model, device, device_coding, graphs);
     return std::make_unique<TransformerPredictor>(settings.model, device, device_coding, graphs, bf16);
