@@ -568,6 +568,44 @@ TEST_F(Cli, FlippedBitIsCorruptAndLeavesNoOutput) {
   }
 }
 
+TEST_F(Cli, ConcatenatedFilesDecodeToTheConcatenation) {
+  write("a", regress("paper1", 1500));
+  write("b", regress("obj1", 900));
+  compress("a");
+  compress("b");
+  write("ab.nncp", read("a.nncp") + read("b.nncp"));
+  Result d = nncpp("d ab.nncp -o ab");
+  EXPECT_EQ(d.code, kOk) << d.err;
+  EXPECT_EQ(read("ab"), read("a") + read("b"));
+  // A damaged second member: refused before the first member is written, also to stdout.
+  std::string bad = read("a.nncp") + read("b.nncp");
+  bad[bad.size() - 5] ^= 0x01;
+  write("bad.nncp", bad);
+  Result c = nncpp("d -c bad.nncp");
+  EXPECT_EQ(c.code, kCorrupt) << c.err;
+  EXPECT_TRUE(c.out.empty()) << "the first member reached stdout";
+  EXPECT_FALSE(has_temp_files());
+}
+
+TEST_F(Cli, TestFindsDamageInTheLastRecordBeforeDecoding) {
+  write("in", regress("paper1", 3000));
+  compress("in", "--block-size 1");
+  std::string bad = read("in.nncp");
+  bad[bad.size() - 3] ^= 0x20;  // the last block's last payload byte
+  write("bad.nncp", bad);
+  Result t = nncpp("t bad.nncp");
+  EXPECT_EQ(t.code, kCorrupt) << t.err;
+  EXPECT_NE(t.err.find("container check"), std::string::npos) << t.err;
+  write("more.nncp", read("in.nncp") + "x");
+  EXPECT_EQ(nncpp("t more.nncp").code, kCorrupt);
+}
+
+TEST_F(Cli, ThreadCountIsCappedAt64) {
+  write("in", "some text");
+  EXPECT_EQ(nncpp("c -T 65 in -o x.nncp").code, 3);
+  EXPECT_FALSE(exists("x.nncp"));
+}
+
 TEST_F(Cli, OtherFingerprintIsIncompatibleUnlessIgnored) {
   const std::string data = regress("xargs.1", 2000);
   write("in", data);
