@@ -512,7 +512,7 @@ Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job) 
   const Clock::time_point start = Clock::now();
   // The whole container is read and verified (every member's header, record layout, stream tables and
   // container check) before any model work, so damage anywhere is found in a fraction of a second and
-  // nothing is written for a file that cannot be decoded.
+  // nothing is written for a damaged, foreign or too large file, a concatenated one included.
   const std::vector<uint8_t> file = read_all(in);
   const std::vector<Member> members = parse_container(file.data(), file.size());
   std::vector<Settings> settings;
