@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -603,7 +604,7 @@ TEST(FormatContainer, StreamTablesRoundTripAndMustFit) {
   ASSERT_EQ(parts.size(), 4u);
   for (size_t s = 0; s < 4; ++s) {
     EXPECT_EQ(parts[s].second, streams[s].size());
-    EXPECT_EQ(0, std::memcmp(payload.data() + parts[s].first, streams[s].data(), streams[s].size()));
+    EXPECT_TRUE(std::equal(streams[s].begin(), streams[s].end(), payload.begin() + parts[s].first));
   }
   EXPECT_EQ(error_of([&] { parse_stream_table(payload.data(), 5, 4); }), ErrorCode::kCorrupt);
   EXPECT_EQ(error_of([&] { parse_stream_table(payload.data(), payload.size(), 400); }), ErrorCode::kCorrupt);
