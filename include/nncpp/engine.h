@@ -73,6 +73,9 @@ struct CompressJob {
 struct DecompressJob {
   const Backend* backend = nullptr;
   bool ignore_fingerprint = false;  // try to decode a file made elsewhere (may fail its checksums)
+  // Memory decoding may use, in bytes (the model, its buffers and the compressed file, which is held in
+  // memory); 0 = the machine's physical memory. A file that needs more is refused (kOutOfMemory).
+  uint64_t memory_limit = 0;
   std::function<void(const ProgressInfo&)> on_progress;
   std::function<void(const BlockInfo&)> on_block;  // called after each block has matched its CRC
   const std::atomic<bool>* cancel = nullptr;
@@ -81,7 +84,8 @@ struct DecompressJob {
 
 Stats compress(std::istream& in, std::ostream& out, const CompressJob& job);
 
-// Writes the original to `out` block by block; each block is written only after its CRC matched.
+// Reads and verifies the whole container first (all members of a concatenated file), then writes the
+// original to `out` block by block, each block only after its data check matched.
 Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job);
 
 // The same on memory: compresses or decompresses data[0, size) into a new buffer, with the job's settings,

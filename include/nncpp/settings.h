@@ -89,7 +89,14 @@ struct Settings {
   RuntimeSettings runtime;
 };
 
+// Most threads a file may ask for: a hostile header must not start hundreds of threads.
+constexpr uint32_t kMaxThreads = 64;
+
 // Throws Error(kUsage) naming the first setting outside its valid range.
 void validate(const Settings& settings);
+
+// Estimated memory of the model: parameters with their optimizer state and one segment's activations, in
+// bytes (validate() caps it at 32 GiB; the decoder compares it with the memory it may use).
+uint64_t model_memory_bytes(const Settings& settings);
 
 }  // namespace nncpp

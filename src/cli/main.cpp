@@ -122,6 +122,7 @@ int run_decompress(const Options& o, const Backend& backend, const std::atomic<b
   DecompressJob job;
   job.backend = &backend;
   job.ignore_fingerprint = o.ignore_fingerprint;
+  job.memory_limit = o.memory_limit;
   job.cancel = cancel;
   job.profile = o.profile;
   job.on_progress = [&progress](const ProgressInfo& info) { progress.update(info); };

@@ -49,7 +49,7 @@ void add_common_options(CLI::App* sub, Options* o, Overrides* ov) {
   sub->add_flag(
       "-v,--verbose", [o](int64_t) { o->verbosity = 2; }, "more detail on stderr");
   sub->add_option("-T,--threads", ov->threads, "threads for the model (recorded; the decoder must match)")
-      ->check(CLI::Range(1, 256));
+      ->check(CLI::Range(1u, kMaxThreads));
   sub->add_option("--device", ov->device, "cpu, cuda or cuda:N (recorded; the decoder must match)");
 }
 
@@ -125,6 +125,36 @@ void add_model_options(CLI::App* sub, Overrides* ov) {
       ->group(expert);
   sub->add_option("--block-size", ov->block_kib, "block size in KiB")->group(expert);
   sub->add_option("--min-stream", ov->min_stream, "minimum symbols per stream")->group(expert);
+}
+
+// --memlimit SIZE: bytes, or with a suffix K, M, G (KiB, MiB, GiB; "MiB" and "MB" are read alike).
+void add_memlimit_option(CLI::App* sub, Options* o) {
+  sub->add_option_function<std::string>(
+         "--memlimit",
+         [o](const std::string& text) {
+           size_t end = 0;
+           unsigned long long value = 0;
+           try {
+             value = std::stoull(text, &end);
+           } catch (const std::exception&) {
+             throw CLI::ValidationError("--memlimit", "not a size: " + text);
+           }
+           std::string unit = text.substr(end);
+           int shift = -1;
+           for (auto [names, s] : {std::pair<const char*, int>{",B", 0},
+                                   {"K,KB,KiB,k", 10},
+                                   {"M,MB,MiB", 20},
+                                   {"G,GB,GiB", 30},
+                                   {"T,TB,TiB", 40}}) {
+             std::string list = std::string(",") + names + ",";
+             if (list.find("," + unit + ",") != std::string::npos) shift = s;
+           }
+           if (shift < 0 || value == 0 || value > (~0ull >> shift))
+             throw CLI::ValidationError("--memlimit", "not a size: " + text);
+           o->memory_limit = value << shift;
+         },
+         "refuse files that need more memory than SIZE to decode (e.g. 2G; default: the machine's memory)")
+      ->type_name("SIZE");
 }
 
 template <typename T, typename U>
@@ -211,11 +241,13 @@ std::optional<int> parse_options(int argc, char** argv, Options* o) {
   CLI::App* d = app.add_subcommand("d", "decompress IN to OUT");
   add_io_options(d, o, true);
   add_common_options(d, o, &ov);
+  add_memlimit_option(d, o);
   d->add_flag("--ignore-fingerprint", o->ignore_fingerprint,
               "decode although the file was made on another device/library/thread count (may fail)");
   CLI::App* t = app.add_subcommand("t", "test: decode IN and check it, write nothing");
   add_io_options(t, o, false);
   add_common_options(t, o, &ov);
+  add_memlimit_option(t, o);
   CLI::App* l = app.add_subcommand("l", "list: show the header of IN");
   add_io_options(l, o, false);
   l->add_flag("--json", o->json, "as JSON");

@@ -1,6 +1,7 @@
 // Command-line options of the nncpp tool (DESIGN.md section 9 and `nncpp --help`).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -20,6 +21,7 @@ struct Options {
   int verbosity = 1;          // 0 = -q, 1 = normal, 2 = -v
   bool json = false;          // `l --json`
   bool ignore_fingerprint = false;
+  uint64_t memory_limit = 0;  // d, t: --memlimit in bytes; 0 = the machine's physical memory
   std::string stats_json;    // --stats-json FILE
   bool profile = false;      // --profile: time each phase of the coding loop (in the stats)
   bool vocab_fixed = false;  // --vocab N given: aim for N symbols instead of adapting to the input

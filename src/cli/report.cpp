@@ -28,6 +28,16 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
+std::string hex(const std::vector<uint8_t>& bytes) {
+  std::string out;
+  char buf[4];
+  for (uint8_t b : bytes) {
+    std::snprintf(buf, sizeof buf, "%02x", b);
+    out += buf;
+  }
+  return out;
+}
+
 std::string number(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", v);
@@ -102,10 +112,8 @@ std::string describe_header(const FileHeader& h, uint64_t compressed_bytes, bool
       << ",\"retrain_lr\":" << number(m.retrain_lr) << ",\"dropout\":" << number(m.dropout)
       << ",\"train_max_skip\":" << m.train_max_skip << ",\"train_margin\":" << number(m.train_margin)
       << ",\"dtype\":" << json_string(s.runtime.dtype) << ",\"block_bytes\":" << s.codec.block_bytes
-      << ",\"dictionary_bytes\":" << h.dictionary.size() << ",\"fingerprint\":{";
-    for (size_t i = 0; i < h.fingerprint.size(); ++i)
-      o << (i ? "," : "") << json_string(h.fingerprint[i].name) << ":" << json_string(h.fingerprint[i].value);
-    o << "}}\n";
+      << ",\"dictionary_bytes\":" << h.dictionary.size()
+      << ",\"fingerprint\":" << json_string(hex(h.fingerprint)) << "}\n";
     return o.str();
   }
   o << "original size    "
@@ -139,11 +147,7 @@ std::string describe_header(const FileHeader& h, uint64_t compressed_bytes, bool
     << "dictionary       "
     << (h.dictionary.empty() ? std::string("none (bytes)") : std::to_string(h.dictionary.size()) + " bytes")
     << "\n";
-  for (const FingerprintField& f : h.fingerprint) {
-    std::string name = f.name;
-    name.resize(std::max<size_t>(name.size(), 16), ' ');
-    o << name << " " << f.value << "\n";
-  }
+  o << "fingerprint      " << hex(h.fingerprint) << " (digest, docs/format.md)\n";
   return o.str();
 }
 

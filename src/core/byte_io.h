@@ -24,6 +24,14 @@ class ByteWriter {
     u32(bits);
   }
   void bytes(const uint8_t* p, size_t n) { out_->insert(out_->end(), p, p + n); }
+  // LEB128: 7 bits per byte, low bits first, high bit set on every byte but the last.
+  void varint(uint64_t v) {
+    while (v >= 0x80) {
+      out_->push_back(static_cast<uint8_t>(v | 0x80));
+      v >>= 7;
+    }
+    out_->push_back(static_cast<uint8_t>(v));
+  }
   void short_string(const std::string& s);  // u8 length + bytes; throws kUsage if longer than 255
 
  private:
@@ -46,6 +54,22 @@ class ByteReader {
     std::memcpy(&v, &bits, 4);
     return v;
   }
+  // LEB128 (ByteWriter::varint) of at most 10 bytes; a value above `max` or a non-minimal encoding (a
+  // final zero byte after the first) is corrupt, so every value has exactly one encoding.
+  uint64_t varint(uint64_t max = UINT64_MAX) {
+    uint64_t v = 0;
+    for (int shift = 0;; shift += 7) {
+      const uint8_t b = u8();
+      if (shift == 63 && b > 1) corrupt("value too large");
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) {
+        if (b == 0 && shift > 0) corrupt("overlong number");
+        break;
+      }
+    }
+    if (v > max) corrupt("value out of range");
+    return v;
+  }
   const uint8_t* bytes(size_t n) {
     need(n);
     const uint8_t* p = p_;
@@ -58,6 +82,10 @@ class ByteReader {
     return std::string(reinterpret_cast<const char*>(p), n);
   }
   size_t remaining() const { return static_cast<size_t>(end_ - p_); }
+  const uint8_t* position() const { return p_; }
+  [[noreturn]] void corrupt(const char* why) const {
+    throw Error(ErrorCode::kCorrupt, std::string("file is corrupt (") + what_ + ": " + why + ")");
+  }
 
  private:
   void need(size_t n) const {

@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include "core/byte_io.h"
 #include "core/checksum.h"
 #include "core/match_model.h"
@@ -26,14 +29,31 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// The memory this process can have: the machine's, or less under an address-space or data limit (ulimit).
+uint64_t available_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  uint64_t bytes =
+      pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : UINT64_MAX;
+  for (int resource : {RLIMIT_AS, RLIMIT_DATA}) {
+    struct rlimit limit;
+    if (::getrlimit(resource, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+      bytes = std::min<uint64_t>(bytes, limit.rlim_cur);
+  }
+  return bytes;
+}
+
+std::string mebibytes(uint64_t bytes) {
+  return std::to_string((bytes + (1u << 20) - 1) >> 20) + " MiB";
+}
+
 void check_cancel(const std::atomic<bool>* cancel) {
   if (cancel != nullptr && cancel->load(std::memory_order_relaxed))
     throw Error(ErrorCode::kInterrupted, "interrupted");
 }
 
 // Each stream of a block has its own range coder, so a decoder can ask a model on an accelerator for all
-// streams' symbols at once (Predictor::device_find). The block payload is the streams' sizes (u32 each),
-// then their bytes in stream order (docs/format.md, "Streams and the payload").
+// streams' symbols at once (Predictor::device_find). The block payload is the streams' sizes (varints, the
+// last one implied), then their bytes in stream order (docs/format.md, "Streams and the payload").
 
 // Range of symbol s in the host distribution p (vocab floats), through the quantised table cum.
 SymbolRange host_range(const float* p, int vocab, uint32_t s, uint32_t* cum) {
@@ -66,16 +86,14 @@ class EncodeSide {
   }
   void check_payload() const {}
 
-  // Finishes every stream and returns the block payload.
+  // Finishes every stream and returns the block payload (docs/format.md, "Streams and the payload").
   std::vector<uint8_t> finish() {
-    std::vector<uint8_t> payload;
-    ByteWriter w(&payload);
+    std::vector<std::vector<uint8_t>> streams;
     for (RangeEncoder& e : encoders_) {
       e.finish();
-      w.u32(static_cast<uint32_t>(e.bytes().size()));
+      streams.push_back(e.bytes());
     }
-    for (const RangeEncoder& e : encoders_) w.bytes(e.bytes().data(), e.bytes().size());
-    return payload;
+    return write_stream_table(streams);
   }
 
  private:
@@ -88,17 +106,8 @@ class EncodeSide {
 class DecodeSide {
  public:
   DecodeSide(const uint8_t* payload, size_t size, int streams) {
-    const size_t table = 4 * static_cast<size_t>(streams);
-    if (size < table) throw Error(ErrorCode::kCorrupt, "file is corrupt (block payload too short)");
-    ByteReader sizes(payload, table, "block payload");
-    size_t at = table;
-    for (int b = 0; b < streams; ++b) {
-      const size_t n = sizes.u32();
-      if (n > size - at) throw Error(ErrorCode::kCorrupt, "file is corrupt (stream sizes exceed the block)");
+    for (const auto& [at, n] : parse_stream_table(payload, size, streams))
       decoders_.emplace_back(payload + at, n);
-      at += n;
-    }
-    if (at != size) throw Error(ErrorCode::kCorrupt, "file is corrupt (stream sizes do not add up)");
     targets_.resize(streams);
   }
 
@@ -364,6 +373,98 @@ void write_raw(std::ostream& out, const std::vector<uint8_t>& raw) {
   if (!out) throw Error(ErrorCode::kIo, "cannot write the output");
 }
 
+// Everything that can refuse a member before it is decoded: the fingerprint and the memory it needs.
+// Returns the settings to decode it with.
+Settings check_member(const Member& member, const DecompressJob& job, uint64_t file_bytes) {
+  const Settings& settings = member.header.settings;
+  Fingerprint here;
+  try {
+    here = job.backend->fingerprint(settings);
+  } catch (const Error& e) {  // e.g. a file made on cuda, read where there is no GPU
+    throw Error(ErrorCode::kIncompatible, std::string("incompatible device: ") + e.what());
+  }
+  if (!job.ignore_fingerprint) check_fingerprint(member.header.fingerprint, here, settings);
+  const uint64_t need = decoder_memory_bytes(member) + file_bytes;
+  const uint64_t limit = job.memory_limit != 0 ? job.memory_limit : available_memory_bytes();
+  if (need > limit)
+    throw Error(
+        ErrorCode::kOutOfMemory,
+        "decoding needs about " + mebibytes(need) + " (" + model_kind_name(settings.model.kind) + " " +
+            std::to_string(settings.model.layers) + "x" + std::to_string(settings.model.hidden) +
+            ", vocabulary " + std::to_string(settings.model.vocab) + "), more than " +
+            (job.memory_limit != 0 ? "the memory limit of " + mebibytes(limit) + " (--memlimit)"
+                                   : "the " + mebibytes(limit) + " this process may use (--memlimit)"));
+  return settings;
+}
+
+// Decodes one verified member block by block; each block is written only once its data check matched.
+void decode_member(const uint8_t* file, const Member& member, const Settings& settings,
+                   const DecompressJob& job, std::ostream& out, Stats* stats) {
+  const FileHeader& header = member.header;
+  Dictionary dictionary;
+  if (!header.dictionary.empty())
+    dictionary = Dictionary::deserialize(header.dictionary.data(), header.dictionary.size());
+  std::unique_ptr<Predictor> predictor = job.backend->create(settings);
+  const std::vector<std::vector<uint8_t>> symbol_bytes = symbol_bytes_of(dictionary);
+  std::unique_ptr<ContextMixer> mixer = make_mixer(settings, symbol_bytes);
+
+  stats->dictionary_bytes += header.dictionary.size();
+  Crc32 total_crc;
+  std::vector<uint8_t> raw;
+  std::vector<uint16_t> symbols;
+  ProgressInfo done;
+  done.bytes_total = header.original_size;
+  uint64_t member_bytes = 0;
+  for (size_t index = 0; index < member.blocks.size(); ++index) {
+    const BlockHeader& block = member.blocks[index].header;
+    const uint8_t* payload = file + member.blocks[index].payload_at;
+    const Clock::time_point block_start = Clock::now();
+    const bool stored = block.symbols == 0;
+    BlockProgress progress{&job.on_progress, done, block.raw_bytes};
+    double bits = 0;
+    uint64_t symbol_count = 0;
+    if (stored) {  // the bytes are here; replay the model on them as the compressor ran it
+      raw.assign(payload, payload + block.raw_bytes);
+      if (crc32_update(total_crc.value(), raw.data(), raw.size()) != block.data_crc)
+        throw Error(ErrorCode::kCorrupt, "file is corrupt (stored block " + std::to_string(index + 1) +
+                                             " does not match its checksum)");
+      symbols.clear();
+      dictionary.tokenize(raw.data(), raw.size(), &symbols);
+      EncodeSide replay(symbols.data(), streams_for_block(symbols.size(), settings), /*coding=*/false);
+      bits = code_block(*predictor, mixer.get(), settings, symbols.size(), replay, symbols.data(), progress, job.cancel,
+                        job.profile ? &stats->phases : nullptr);
+      symbol_count = symbols.size();
+    } else {
+      // Not zero-filled: the coder writes each position before anything reads it, so a block that claims
+      // more symbols than its payload holds costs address space, not memory, until the payload runs out.
+      std::unique_ptr<uint16_t[]> decoded(new uint16_t[block.symbols]);
+      DecodeSide side(payload, block.payload_bytes, streams_for_block(block.symbols, settings));
+      bits = code_block(*predictor, mixer.get(), settings, block.symbols, side, decoded.get(), progress, job.cancel,
+                        job.profile ? &stats->phases : nullptr);
+      raw.clear();
+      dictionary.detokenize(decoded.get(), block.symbols, &raw, block.raw_bytes);
+      symbol_count = block.symbols;
+      if (raw.size() != block.raw_bytes ||
+          crc32_update(total_crc.value(), raw.data(), raw.size()) != block.data_crc)
+        throw Error(ErrorCode::kCorrupt, "file is corrupt (block " + std::to_string(index + 1) +
+                                             " does not decode to its checksum)");
+    }
+    total_crc.update(raw.data(), raw.size());
+    write_raw(out, raw);
+    if (job.on_block)
+      job.on_block(BlockInfo{stats->blocks, block.raw_bytes, symbol_count, block.payload_bytes,
+                             streams_for_block(symbol_count, settings), bits, seconds_since(block_start)});
+    member_bytes += raw.size();
+    stats->original_bytes += raw.size();
+    stats->symbols += symbol_count;
+    stats->model_bits += bits;
+    stats->coded_bits += 8.0 * block.payload_bytes;
+    stats->blocks += 1;
+    done.bytes_done = member_bytes;
+    done.coded_bits += bits;
+  }
+}
+
 }  // namespace
 
 int streams_for_block(uint64_t symbols, const Settings& settings) {
@@ -390,10 +491,12 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
   FileHeader header;
   header.settings = settings;
   if (!dictionary.empty()) header.dictionary = dictionary.serialize();
-  header.fingerprint = job.backend->fingerprint(settings);
+  header.fingerprint = digest_fingerprint(job.backend->fingerprint(settings), settings);
   header.original_size = job.size_hint;
+  const bool size_known = job.size_hint != kUnknownSize;
+  uint32_t container_crc = 0;
   Stats stats;
-  stats.output_bytes = write_file_header(out, header);
+  stats.output_bytes = write_file_header(out, header, &container_crc);
   std::unique_ptr<Predictor> predictor = job.backend->create(settings);
   const std::vector<std::vector<uint8_t>> symbol_bytes = symbol_bytes_of(dictionary);
   std::unique_ptr<ContextMixer> mixer = make_mixer(settings, symbol_bytes);
@@ -418,19 +521,18 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
     const bool stored = payload.size() >= raw.size();
     if (stored) payload = raw;
 
+    total_crc.update(raw.data(), raw.size());
     BlockHeader block;
     block.raw_bytes = static_cast<uint32_t>(raw.size());
     block.symbols = stored ? 0 : static_cast<uint32_t>(symbols.size());
     block.payload_bytes = static_cast<uint32_t>(payload.size());
-    block.raw_crc = crc32_update(0, raw.data(), raw.size());
-    block.payload_crc = crc32_update(0, payload.data(), block.payload_bytes);
-    stats.output_bytes += write_block(out, block, payload.data());
+    block.data_crc = total_crc.value();
+    stats.output_bytes += write_block(out, block, payload.data(), size_known, &container_crc);
     if (job.on_block)
       job.on_block(BlockInfo{stats.blocks, block.raw_bytes, static_cast<uint32_t>(symbols.size()),
                              block.payload_bytes, streams_for_block(symbols.size(), settings), bits,
                              seconds_since(block_start)});
 
-    total_crc.update(raw.data(), raw.size());
     stats.original_bytes += raw.size();
     stats.symbols += symbols.size();
     stats.model_bits += bits;
@@ -439,9 +541,9 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
     done.bytes_done = stats.original_bytes;
     done.coded_bits = stats.model_bits;
   }
-  if (job.size_hint != kUnknownSize && job.size_hint != stats.original_bytes)
+  if (size_known && job.size_hint != stats.original_bytes)
     throw Error(ErrorCode::kIo, "input changed size while being compressed");
-  stats.output_bytes += write_end(out, EndRecord{stats.original_bytes, total_crc.value()});
+  stats.output_bytes += write_member_end(out, size_known, container_crc);
   out.flush();
   if (!out) throw Error(ErrorCode::kIo, "cannot write the compressed output");
 
@@ -453,95 +555,22 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
 
 Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job) {
   const Clock::time_point start = Clock::now();
-  FileHeader header = read_file_header(in);
-  Settings settings = header.settings;
-  // Execution choices the header has no field for: do as the compressor did.
-  for (const FingerprintField& f : header.fingerprint)
-    if (f.name == "cuda_graphs") settings.runtime.cuda_graphs = f.value == "on";
-  Fingerprint here;
-  try {
-    here = job.backend->fingerprint(settings);
-  } catch (const Error& e) {  // e.g. a file made on cuda, read where there is no GPU
-    throw Error(ErrorCode::kIncompatible, std::string("incompatible device: ") + e.what());
-  }
-  if (!job.ignore_fingerprint) check_fingerprint(header.fingerprint, here);
-  Dictionary dictionary;
-  if (!header.dictionary.empty())
-    dictionary = Dictionary::deserialize(header.dictionary.data(), header.dictionary.size());
-  if (settings.model.vocab != static_cast<uint32_t>(dictionary.vocab_size()))
-    throw Error(ErrorCode::kCorrupt, "file is corrupt (vocabulary size does not match the dictionary)");
-  std::unique_ptr<Predictor> predictor = job.backend->create(settings);
-  const std::vector<std::vector<uint8_t>> symbol_bytes = symbol_bytes_of(dictionary);
-  std::unique_ptr<ContextMixer> mixer = make_mixer(settings, symbol_bytes);
+  // The whole container is read and verified (every member's header, record layout, stream tables and
+  // container check) before any model work, so damage anywhere is found in a fraction of a second and
+  // nothing is written for a damaged, foreign or too large file, a concatenated one included.
+  const std::vector<uint8_t> file = read_all(in);
+  const std::vector<Member> members = parse_container(file.data(), file.size());
+  std::vector<Settings> settings;
+  for (const Member& m : members) settings.push_back(check_member(m, job, file.size()));
 
   Stats stats;
-  stats.input_bytes = header.encoded_bytes + kEndRecordBytes;
-  stats.dictionary_bytes = header.dictionary.size();
-  Crc32 total_crc;
-  BlockHeader block;
-  EndRecord end;
-  std::vector<uint8_t> payload;
-  std::vector<uint8_t> raw;
-  std::vector<uint16_t> symbols;
-  ProgressInfo done;
-  done.bytes_total = header.original_size;
-  while (read_record(in, settings, &block, &payload, &end) == RecordTag::kBlock) {
-    const Clock::time_point block_start = Clock::now();
-    if (stats.original_bytes + block.raw_bytes > header.original_size)
-      throw Error(ErrorCode::kCorrupt, "file is corrupt (more data than its header says)");
-    const bool stored = block.symbols == 0;
-    // Without a dictionary every symbol is one byte: a hostile count must not cost memory or model time.
-    if (!stored && dictionary.empty() && block.symbols != block.raw_bytes)
-      throw Error(ErrorCode::kCorrupt, "file is corrupt (block symbol count differs from its size)");
-    BlockProgress progress{&job.on_progress, done, block.raw_bytes};
-    double bits = 0;
-    if (stored) {  // the bytes are here; replay the model on them as the compressor ran it
-      raw = payload;
-      if (crc32_update(0, raw.data(), raw.size()) != block.raw_crc)
-        throw Error(ErrorCode::kCorrupt, "file is corrupt (stored block " + std::to_string(stats.blocks + 1) +
-                                             " does not match its checksum)");
-      symbols.clear();
-      dictionary.tokenize(raw.data(), raw.size(), &symbols);
-      EncodeSide replay(symbols.data(), streams_for_block(symbols.size(), settings), /*coding=*/false);
-      bits = code_block(*predictor, mixer.get(), settings, symbols.size(), replay, symbols.data(), progress,
-                        job.cancel, job.profile ? &stats.phases : nullptr);
-    } else {
-      symbols.assign(block.symbols, 0);
-      DecodeSide side(payload.data(), payload.size(), streams_for_block(block.symbols, settings));
-      bits = code_block(*predictor, mixer.get(), settings, symbols.size(), side, symbols.data(), progress,
-                        job.cancel, job.profile ? &stats.phases : nullptr);
-      raw.clear();
-      dictionary.detokenize(symbols.data(), symbols.size(), &raw, block.raw_bytes);
-      if (raw.size() != block.raw_bytes || crc32_update(0, raw.data(), raw.size()) != block.raw_crc)
-        throw Error(ErrorCode::kCorrupt, "file is corrupt (block " + std::to_string(stats.blocks + 1) +
-                                             " does not decode to its checksum)");
-    }
-    write_raw(out, raw);
-    if (job.on_block)
-      job.on_block(BlockInfo{stats.blocks, block.raw_bytes, static_cast<uint32_t>(symbols.size()),
-                             block.payload_bytes, streams_for_block(symbols.size(), settings), bits,
-                             seconds_since(block_start)});
-
-    total_crc.update(raw.data(), raw.size());
-    stats.original_bytes += raw.size();
-    stats.symbols += symbols.size();
-    stats.model_bits += bits;
-    stats.coded_bits += 8.0 * block.payload_bytes;
-    stats.input_bytes += kBlockRecordBytes + block.payload_bytes;
-    stats.blocks += 1;
-    done.bytes_done = stats.original_bytes;
-    done.coded_bits = stats.model_bits;
-  }
-  if (end.total_bytes != stats.original_bytes || end.total_crc != total_crc.value() ||
-      (header.original_size != kUnknownSize && header.original_size != stats.original_bytes))
-    throw Error(ErrorCode::kCorrupt, "file is corrupt (size or checksum of the whole differs)");
-  if (in.peek() != std::char_traits<char>::eof())
-    throw Error(ErrorCode::kCorrupt, "file is corrupt (data after the end record)");
+  stats.input_bytes = file.size();
+  for (size_t i = 0; i < members.size(); ++i)
+    decode_member(file.data(), members[i], settings[i], job, out, &stats);
   out.flush();
   if (!out) throw Error(ErrorCode::kIo, "cannot write the output");
-
   stats.output_bytes = stats.original_bytes;
-  stats.settings = settings;
+  stats.settings = settings.back();
   stats.seconds = seconds_since(start);
   return stats;
 }

@@ -31,6 +31,33 @@ const char* model_kind_name(ModelKind kind) {
   return "unknown";
 }
 
+uint64_t model_memory_bytes(const Settings& s) {
+  const ModelSettings& m = s.model;
+  const bool attention = m.kind != ModelKind::kLstm;
+  // The parameters with their Adam state, and the per-segment activations, whose largest part is T*B*V
+  // probabilities.
+  const uint64_t V = m.vocab, H = m.hidden, E = m.embed, L = m.layers, B = m.streams;
+  uint64_t params = 0, activations = 0;
+  if (attention) {
+    // Embeddings, per layer attention (4 H^2) + GEGLU (3 H ff), output. Autograd keeps per layer about
+    // 8 H + 3 ff + heads * keys floats for each trained position (a segment or a retraining window) and
+    // 2 H for each memory position, plus the trained positions' logits.
+    const uint64_t trained = std::max<uint64_t>(m.segment, m.retrain_window);
+    const uint64_t keys = m.memory + trained;
+    params = V * std::max<uint64_t>(E, H) + L * (4 * H * H + 3 * H * m.ff) + V * H;
+    activations =
+        B * (trained * V + L * (trained * (8 * H + 3 * m.ff + uint64_t{m.heads} * keys) + m.memory * 2 * H));
+  } else {
+    params = V * E + L * 4 * H * (E + 2 * H) + V * L * H;
+    activations = B * m.segment * (V + L * (E + 8 * H));
+  }
+  // The mixer's context tables: 32-byte buckets, 2^table_bits per model.
+  uint64_t tables = 0;
+  for (uint32_t i = 0; i < 32; ++i)
+    if (s.mix.models >> i & 1) tables += (uint64_t{32} << s.mix.table_bits);
+  return (2 * params + activations) * sizeof(float) + tables;
+}
+
 void validate(const Settings& s) {
   const ModelSettings& m = s.model;
   // Bounds are generous for real use and small enough that a hostile header cannot ask for absurd memory.
@@ -83,25 +110,10 @@ void validate(const Settings& s) {
   require(finite_positive(x.lr) && x.lr < 1.0f, "mixer lr (0..1)");
   require(std::isfinite(x.initial_weight) && std::fabs(x.initial_weight) <= 4.0f, "mixer initial weight");
   require(finite_positive(x.escape) && x.escape <= 64.0f, "context escape (0..64)");
-  // A hostile header must not make the decoder allocate absurd memory: bound the parameters (with Adam
-  // state) and the per-segment activations, whose largest part is T*B*V probabilities.
-  const uint64_t V = m.vocab, H = m.hidden, E = m.embed, L = m.layers, B = m.streams;
-  uint64_t params = 0, activations = 0;
-  if (attention) {
-    // Embeddings, per layer attention (4 H^2) + GEGLU (3 H ff), output. Autograd keeps per layer about
-    // 8 H + 3 ff + heads * keys floats for each trained position (a segment or a retraining window) and
-    // 2 H for each memory position, plus the trained positions' logits.
-    const uint64_t trained = std::max<uint64_t>(m.segment, m.retrain_window);
-    const uint64_t keys = m.memory + trained;
-    params = V * std::max<uint64_t>(E, H) + L * (4 * H * H + 3 * H * m.ff) + V * H;
-    activations =
-        B * (trained * V + L * (trained * (8 * H + 3 * m.ff + uint64_t{m.heads} * keys) + m.memory * 2 * H));
-  } else {
-    params = V * E + L * 4 * H * (E + 2 * H) + V * L * H;
-    activations = B * m.segment * (V + L * (E + 8 * H));
-  }
-  require((2 * params + activations) * sizeof(float) <= (uint64_t{32} << 30), "model size (at most 32 GiB)");
-  require(s.runtime.threads >= 1 && s.runtime.threads <= 256, "threads (1..256)");
+  // A hostile header must not make the decoder allocate absurd memory (the decoder also checks the need
+  // against the machine's memory or --memlimit before building anything).
+  require(model_memory_bytes(s) <= (uint64_t{32} << 30), "model size (at most 32 GiB)");
+  require(s.runtime.threads >= 1 && s.runtime.threads <= kMaxThreads, "threads (1..64)");
   require(!s.runtime.device.empty() && s.runtime.device.size() <= 64, "device name");
   require(s.runtime.dtype == "float32" || s.runtime.dtype == "tf32" || s.runtime.dtype == "bfloat16",
           "dtype (float32, tf32, bfloat16)");

@@ -1,6 +1,6 @@
-// libFuzzer target for the container (src/core/format.cpp) and the decoder (src/core/engine.cpp), with the counting
-// predictor of tests/support/count_predictor.h in place of the LSTM. The input is one option byte followed
-// by an nncpp file:
+// libFuzzer target for the container (src/core/format.cpp) and the decoder (src/core/engine.cpp), with the
+// counting predictor of tests/support/count_predictor.h in place of the LSTM. The input is one option byte
+// followed by an nncpp file:
 //   bit 0: repair the CRCs first (header, records, payloads), so that mutations reach the checks behind them;
 //   bit 1: decode with ignore_fingerprint.
 // From each input it checks:
@@ -35,59 +35,32 @@ bool is_file_error(ErrorCode code) {
   return code == ErrorCode::kNotNncpp || code == ErrorCode::kCorrupt || code == ErrorCode::kIncompatible;
 }
 
-uint32_t get_u32(const std::string& s, size_t at) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(s[at + i])) << (8 * i);
-  return v;
+// Rewrites the container check of a single-member file (docs/format.md, "Member end").
+void repair_container_check(std::string* file) {
+  if (file->size() < 2) return;
+  const uint32_t crc =
+      nncpp::crc32_update(0, reinterpret_cast<const uint8_t*>(file->data()), file->size() - 2);
+  (*file)[file->size() - 2] = static_cast<char>(crc);
+  (*file)[file->size() - 1] = static_cast<char>(crc >> 8);
 }
 
-void put_u32(std::string* s, size_t at, uint32_t v) {
-  for (int i = 0; i < 4; ++i) (*s)[at + i] = static_cast<char>(v >> (8 * i));
-}
-
-uint32_t crc(const std::string& s, size_t at, size_t n) {
-  return nncpp::crc32_update(0, reinterpret_cast<const uint8_t*>(s.data()) + at, n);
-}
-
-// Rewrites every CRC that the bytes present allow (docs/format.md): the header's, and each record's and
-// payload's, walking the records as the reader would.
-void repair_crcs(std::string* file) {
-  const size_t n = file->size();
-  if (n < 16) return;
-  const uint64_t body = get_u32(*file, 12);
-  if (16 + body + 4 > n) return;
-  put_u32(file, 16 + body, crc(*file, 0, 16 + body));
-  size_t at = 16 + body + 4;
-  while (at < n) {
-    const char tag = (*file)[at];
-    if (tag == 'E' && at + nncpp::kEndRecordBytes <= n) {
-      put_u32(file, at + 13, crc(*file, at, 13));
-      return;
-    }
-    if (tag != 'B' || at + nncpp::kBlockRecordBytes > n) return;
-    const uint64_t payload = get_u32(*file, at + 9);
-    const size_t payload_at = at + nncpp::kBlockRecordBytes;
-    if (payload_at + payload <= n) put_u32(file, at + 17, crc(*file, payload_at, payload));
-    put_u32(file, at + 21, crc(*file, at, 21));
-    at = payload_at + payload;
-  }
-}
-
-// The parser alone: header, then records until the end record. Returns the error code, or 0.
+// The parser alone. Returns the error code, or 0.
 int parse(const std::string& file) {
-  std::istringstream in(file);
   try {
-    nncpp::FileHeader header = nncpp::read_file_header(in);
-    check(header.encoded_bytes <= file.size());
-    check(header.dictionary.size() <= nncpp::kMaxDictionaryBytes);
-    nncpp::BlockHeader block;
-    nncpp::EndRecord end;
-    std::vector<uint8_t> payload;
-    while (nncpp::read_record(in, header.settings, &block, &payload, &end) == nncpp::RecordTag::kBlock) {
-      check(block.raw_bytes >= 1 && block.raw_bytes <= header.settings.codec.block_bytes);
-      check(block.symbols >= 1 && block.symbols <= nncpp::max_block_symbols(block.raw_bytes));
-      check(payload.size() == block.payload_bytes && payload.size() <= file.size());
+    const auto members = nncpp::parse_container(reinterpret_cast<const uint8_t*>(file.data()), file.size());
+    size_t at = 0;
+    for (const nncpp::Member& m : members) {
+      check(m.begin == at && m.end > m.begin && m.end <= file.size());
+      check(m.header.dictionary.size() <= nncpp::kMaxDictionaryBytes);
+      for (const nncpp::BlockRef& b : m.blocks) {
+        const nncpp::BlockHeader& h = b.header;
+        check(h.raw_bytes >= 1 && h.raw_bytes <= m.header.settings.codec.block_bytes);
+        check(h.symbols <= nncpp::max_block_symbols(h.raw_bytes));
+        check(b.payload_at >= m.begin && b.payload_at + h.payload_bytes <= m.end);
+      }
+      at = m.end;
     }
+    check(at == file.size());
     return 0;
   } catch (const nncpp::Error& e) {
     check(is_file_error(e.code()));
@@ -144,20 +117,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const uint8_t options = data[0];
   std::string file(reinterpret_cast<const char*>(data) + 1, size - 1);
-  if (options & 1) repair_crcs(&file);
+  if (options & 1) repair_container_check(&file);
 
   const int parsed = parse(file);
-  int header_code = 0;
-  std::istringstream in(file);
-  try {
-    if (!affordable(nncpp::read_file_header(in).settings)) return 0;
-  } catch (const nncpp::Error& e) {
-    header_code = static_cast<int>(e.code());
-    check(header_code == parsed);
+  // The decoder verifies the whole container before anything else: a file the parser refuses fails the
+  // same way and writes nothing.
+  if (parsed == 0) {
+    for (const nncpp::Member& m :
+         nncpp::parse_container(reinterpret_cast<const uint8_t*>(file.data()), file.size()))
+      if (!affordable(m.header.settings)) return 0;
   }
   Decoded d = decode(file, options & 2);
   if (d.code == static_cast<int>(ErrorCode::kIncompatible) && !(options & 2)) d = decode(file, true);
-  if (header_code != 0) check(d.code == header_code && d.out.empty());
+  if (parsed != 0) check(d.code == parsed && d.out.empty());
   if (d.code == 0) {
     check(parsed == 0);  // a file that decodes also parses
     ++g_decoded;

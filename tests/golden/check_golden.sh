@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # Checks the golden files against the table in tests/golden/README.md, each run of nncpp in its own process:
 #   good/X.nncp: `nncpp d` gives X byte for byte, `nncpp t` passes;
-#   bad/*:      `nncpp d` exits with the table's status and leaves no output or temporary file behind.
-# Every file in good/ and bad/ must be in the table, and every row's file must exist.
+#   bad/*:      `nncpp d` exits with the table's status and leaves no output or temporary file behind; with
+#               MEASURE (the golden_measure tool), it also does so within 300 MB of peak memory and 1 s
+#               of CPU time beyond what rejecting bad/garbage.bin costs in the same run (the program's
+#               start, LibTorch's loading included, ~0.9 s of CPU here), from the child's getrusage.
+# Every `nncpp d` runs with --memlimit 8G, so the outcome of the large-model files does not depend on the
+# machine. Every file in good/ and bad/ must be in the table, and every row's file must exist.
 #
-#   tests/golden/check_golden.sh NNCPP [GOLDEN_DIR]
+#   tests/golden/check_golden.sh NNCPP [GOLDEN_DIR [MEASURE]]
 set -uo pipefail
-nncpp=${1:?usage: check_golden.sh NNCPP [GOLDEN_DIR]}
+nncpp=${1:?usage: check_golden.sh NNCPP [GOLDEN_DIR [MEASURE]]}
 nncpp=$(cd "$(dirname "$nncpp")" && pwd)/$(basename "$nncpp")  # runs happen in a scratch folder
 [[ -x $nncpp ]] || { echo "check_golden.sh: no nncpp at $nncpp" >&2; exit 1; }
 dir=$(cd "${2:-$(dirname "$0")}" && pwd)
+measure=${3:-}
+[[ -z $measure || -x $measure ]] || { echo "check_golden.sh: no golden_measure at $measure" >&2; exit 1; }
+extra_cpu_ms=1000
+max_cpu_ms=""  # set from the first bad file, bad/garbage.bin (start-up cost) + extra_cpu_ms
+max_rss_kb=$((300 * 1000))
 # The tool pins OpenBLAS's and ATen's kernels on AVX2 CPUs by re-executing itself (src/cli/pin_kernels.cpp);
 # setting what it would set saves loading LibTorch twice per run.
 if grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo; then
@@ -40,9 +49,19 @@ while IFS='|' read -r _ file status _; do
   fi
   rm -rf "${work:?}"/*
   start=$SECONDS
-  (cd "$work" && "$nncpp" d -q "$path" -o out 2>"$work.err")
+  runner=()
+  [[ $file == bad/* && -n $measure ]] && runner=("$measure")
+  (cd "$work" && "${runner[@]}" "$nncpp" d -q --memlimit 8G "$path" -o out 2>"$work.err")
   code=$?
   seconds=$((SECONDS - start))
+  cost=""
+  if [[ ${#runner[@]} -gt 0 ]]; then
+    cost=$(grep -o 'cpu_ms=[0-9]* max_rss_kb=[0-9]*' "$work.err" | tail -1)
+    cpu_ms=${cost#cpu_ms=}
+    cpu_ms=${cpu_ms%% *}
+    rss_kb=${cost##*max_rss_kb=}
+    [[ -n $max_cpu_ms ]] || max_cpu_ms=$((cpu_ms + extra_cpu_ms))
+  fi
   if [[ $code != "$status" ]]; then
     fail "$file: nncpp d exited with $code, expected $status: $(head -c 300 "$work.err")"
   elif [[ $file == good/* ]]; then
@@ -55,8 +74,10 @@ while IFS='|' read -r _ file status _; do
     fi
   elif left=$(find "$work" -mindepth 1 -printf '%f ') && [[ -n $left ]]; then
     fail "$file: left ${left}behind"
+  elif [[ -n $cost ]] && ((cpu_ms >= max_cpu_ms || rss_kb >= max_rss_kb)); then
+    fail "$file: rejected, but at a cost of $cost (limits: ${max_cpu_ms} ms CPU, start-up included, ${max_rss_kb} KB)"
   else
-    echo "ok   $file: exit $code, no output (${seconds} s)"
+    echo "ok   $file: exit $code, no output (${seconds} s${cost:+, $cost})"
   fi
 done <"$dir/README.md"
 rm -f "$work.err"

@@ -51,11 +51,13 @@ attention=(--heads 2 --ff 24 --memory 8 --segment 8)
 # ---- bad: each must fail with the status the README gives, leaving no output ----
 head -c 3000 "$data/obj1" | tail -c 256 >"$bad/garbage.bin"
 : >"$bad/empty.nncp"
-for recipe in truncated-header truncated-payload flipped-header-bit flipped-payload-bit trailing-garbage \
-              future-version flags-1 absurd-header-size absurd-model absurd-vocabulary other-libtorch absurd-block-size false-symbol-count; do
+for recipe in truncated-header truncated-payload flipped-header-bit flipped-payload-bit flipped-last-record-bit \
+              trailing-garbage future-version version-2 reserved-bit unknown-level absurd-model big-model \
+              absurd-vocabulary other-libtorch absurd-original-size false-symbol-count many-threads header-only; do
   "$forge" "$recipe" "$good/text.txt.nncp" "$bad/$recipe.nncp"
 done
-"$forge" absurd-dictionary-size "$good/tokenized.txt.nncp" "$bad/absurd-dictionary-size.nncp"
-
+for recipe in absurd-dictionary-size huge-symbol-count; do
+  "$forge" "$recipe" "$good/tokenized.txt.nncp" "$bad/$recipe.nncp"
+done
 ls -l "$good" "$bad"
 echo "make_golden.sh: done; check with: (cd $build && ctest -R golden_files --output-on-failure)"

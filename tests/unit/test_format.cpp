@@ -1,9 +1,11 @@
-// The container (include/nncpp/format.h): header, block and end records round trip; every malformed input
-// maps to the right ErrorCode; hostile sizes are rejected before anything is allocated.
+// The container (include/nncpp/format.h), format version 3: headers round trip through the settings table
+// and the fingerprint digest; a preset file costs at most 24 bytes beyond its payload; every malformed
+// input maps to the right ErrorCode; hostile sizes are rejected before anything is allocated.
 #include "nncpp/format.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -15,7 +17,10 @@
 
 #include "core/byte_io.h"
 #include "core/checksum.h"
+#include "nncpp/engine.h"
 #include "nncpp/error.h"
+#include "nncpp/presets.h"
+#include "nncpp/tokenizer.h"
 
 // ---- allocation guard --------------------------------------------------------------------------------
 // While a guard is armed, any single allocation above its limit throws std::bad_alloc instead of happening,
@@ -71,13 +76,19 @@ constexpr size_t kSmallAllocation = 8u << 20;  // the biggest honest allocation 
 
 // ---- helpers -----------------------------------------------------------------------------------------
 
+// Every field of the settings table away from its default and from every level.
 Settings custom_settings() {
   Settings s;
-  s.level = 7;
-  s.model.vocab = 300;
+  s.level = 0;
+  s.model.kind = ModelKind::kTransformer;
+  s.model.vocab = 260;
   s.model.layers = 3;
-  s.model.hidden = 77;
+  s.model.hidden = 76;
   s.model.embed = 13;
+  s.model.heads = 2;
+  s.model.ff = 99;
+  s.model.memory = 17;
+  s.model.group = 1;
   s.model.streams = 5;
   s.model.segment = 9;
   s.model.lr = 0.0123f;
@@ -87,43 +98,50 @@ Settings custom_settings() {
   s.model.adam_eps = 3.5e-7f;
   s.model.grad_clip = 0.625f;
   s.model.seed = 0x0123456789abcdefull;
+  s.model.retrain_period = 3;
+  s.model.retrain_window = 33;
+  s.model.retrain_lr = 3e-4f;
+  s.model.dropout = 0.125f;
+  s.model.train_max_skip = 4;
+  s.model.train_margin = 0.0625f;
   s.codec.block_bytes = 4096;
   s.codec.min_stream_symbols = 17;
   s.codec.match_order = 6;
   s.codec.match_hash_bits = 18;
   s.runtime.threads = 3;
   s.runtime.device = "cuda:1";
+  s.runtime.dtype = "bfloat16";
+  s.runtime.cuda_graphs = false;
   return s;
 }
 
-Fingerprint custom_fingerprint() {
-  return {{"nncpp", "0.1.0"}, {"libtorch", "1.13.1"}, {"device", "cpu"},
-          {"threads", "3"},   {"empty", ""},          {std::string(255, 'n'), std::string(255, 'v')}};
+Fingerprint cpu_fingerprint(const std::string& libtorch = "1.13.0") {
+  return {{"nncpp", "0.2.0"},   {"libtorch", libtorch},  {"device", "cpu"},           {"threads", "1"},
+          {"dtype", "float32"}, {"cpu_kernels", "AVX2"}, {"blas", "openblas-Haswell"}};
 }
 
-std::vector<uint8_t> random_bytes(size_t n, uint64_t seed) {
-  std::mt19937_64 g(seed);
-  std::vector<uint8_t> v(n);
-  for (auto& b : v) b = static_cast<uint8_t>(g() >> 56);
-  return v;
+std::vector<uint8_t> dictionary_bytes() {
+  return Dictionary::from_strings({{'t', 'h', 'e'}, {'a', 'n', 'd'}}).serialize();
 }
 
-std::string to_string(const std::vector<uint8_t>& v) {
-  return std::string(v.begin(), v.end());
+const uint8_t* bytes_of(const std::string& s) {
+  return reinterpret_cast<const uint8_t*>(s.data());
 }
 
-std::string header_bytes(const FileHeader& h) {
+std::string header_bytes(const FileHeader& h, uint32_t* crc = nullptr) {
   std::ostringstream out;
-  size_t n = write_file_header(out, h);
+  uint32_t local = 0;
+  size_t n = write_file_header(out, h, crc ? crc : &local);
   EXPECT_EQ(n, out.str().size());
   return out.str();
 }
 
-FileHeader small_header() {
+FileHeader level_header(int level, uint64_t size) {
   FileHeader h;
-  h.settings.codec.block_bytes = 4096;
-  h.fingerprint = {{"device", "cpu"}, {"threads", "1"}};
-  h.original_size = 5000;
+  h.settings = preset(level);
+  fit_to_input(&h.settings, size);  // as compress() does
+  h.fingerprint = digest_fingerprint(cpu_fingerprint(), h.settings);
+  h.original_size = size;
   return h;
 }
 
@@ -133,34 +151,39 @@ bool same_bits(float a, float b) {
 
 void expect_same_settings(const Settings& a, const Settings& b) {
   EXPECT_EQ(a.level, b.level);
-  EXPECT_EQ(a.model.kind, b.model.kind);
-  EXPECT_EQ(a.model.vocab, b.model.vocab);
-  EXPECT_EQ(a.model.layers, b.model.layers);
-  EXPECT_EQ(a.model.hidden, b.model.hidden);
-  EXPECT_EQ(a.model.embed, b.model.embed);
-  EXPECT_EQ(a.model.streams, b.model.streams);
-  EXPECT_EQ(a.model.segment, b.model.segment);
-  EXPECT_TRUE(same_bits(a.model.lr, b.model.lr));
-  EXPECT_TRUE(same_bits(a.model.lr_floor, b.model.lr_floor));
-  EXPECT_EQ(a.model.lr_decay, b.model.lr_decay);
-  EXPECT_TRUE(same_bits(a.model.beta2, b.model.beta2));
-  EXPECT_TRUE(same_bits(a.model.adam_eps, b.model.adam_eps));
-  EXPECT_TRUE(same_bits(a.model.grad_clip, b.model.grad_clip));
-  EXPECT_EQ(a.model.seed, b.model.seed);
+  const ModelSettings &m = a.model, &n = b.model;
+  EXPECT_EQ(m.kind, n.kind);
+  EXPECT_EQ(m.vocab, n.vocab);
+  EXPECT_EQ(m.layers, n.layers);
+  EXPECT_EQ(m.hidden, n.hidden);
+  EXPECT_EQ(m.embed, n.embed);
+  EXPECT_EQ(m.heads, n.heads);
+  EXPECT_EQ(m.ff, n.ff);
+  EXPECT_EQ(m.memory, n.memory);
+  EXPECT_EQ(m.group, n.group);
+  EXPECT_EQ(m.streams, n.streams);
+  EXPECT_EQ(m.segment, n.segment);
+  EXPECT_TRUE(same_bits(m.lr, n.lr));
+  EXPECT_TRUE(same_bits(m.lr_floor, n.lr_floor));
+  EXPECT_EQ(m.lr_decay, n.lr_decay);
+  EXPECT_TRUE(same_bits(m.beta2, n.beta2));
+  EXPECT_TRUE(same_bits(m.adam_eps, n.adam_eps));
+  EXPECT_TRUE(same_bits(m.grad_clip, n.grad_clip));
+  EXPECT_EQ(m.seed, n.seed);
+  EXPECT_EQ(m.retrain_period, n.retrain_period);
+  EXPECT_EQ(m.retrain_window, n.retrain_window);
+  EXPECT_TRUE(same_bits(m.retrain_lr, n.retrain_lr));
+  EXPECT_TRUE(same_bits(m.dropout, n.dropout));
+  EXPECT_EQ(m.train_max_skip, n.train_max_skip);
+  EXPECT_TRUE(same_bits(m.train_margin, n.train_margin));
   EXPECT_EQ(a.codec.block_bytes, b.codec.block_bytes);
   EXPECT_EQ(a.codec.min_stream_symbols, b.codec.min_stream_symbols);
   EXPECT_EQ(a.codec.match_order, b.codec.match_order);
   EXPECT_EQ(a.codec.match_hash_bits, b.codec.match_hash_bits);
   EXPECT_EQ(a.runtime.threads, b.runtime.threads);
   EXPECT_EQ(a.runtime.device, b.runtime.device);
-}
-
-void expect_same_fingerprint(const Fingerprint& a, const Fingerprint& b) {
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_EQ(a[i].name, b[i].name);
-    EXPECT_EQ(a[i].value, b[i].value);
-  }
+  EXPECT_EQ(a.runtime.dtype, b.runtime.dtype);
+  EXPECT_EQ(a.runtime.cuda_graphs, b.runtime.cuda_graphs);
 }
 
 // The code of the Error that f() throws; fails the test if it throws anything else or nothing.
@@ -190,569 +213,461 @@ std::string message_of(F&& f) {
 }
 
 ErrorCode header_error(const std::string& bytes) {
-  return error_of([&] {
-    std::istringstream in(bytes);
-    read_file_header(in);
-  });
+  return error_of([&] { parse_file_header(bytes_of(bytes), bytes.size()); });
 }
 
-// Recomputes the header CRC after a deliberate edit, so the test reaches the check behind it.
-void fix_header_crc(std::string* bytes, size_t header_size) {
-  uint32_t crc = crc32_update(0, reinterpret_cast<const uint8_t*>(bytes->data()), header_size - 4);
-  for (int i = 0; i < 4; ++i) (*bytes)[header_size - 4 + i] = static_cast<char>(crc >> (8 * i));
+ErrorCode container_error(const std::string& bytes) {
+  return error_of([&] { parse_container(bytes_of(bytes), bytes.size()); });
 }
 
-// Offsets in the header (format.h / docs/format.md): magic 8, version 2, flags 2, body size 4, body, CRC 4.
-constexpr size_t kVersionAt = 8, kFlagsAt = 10, kBodySizeAt = 12, kBodyAt = 16;
-// In the body: level u8, kind u8, reserved u16, ...
-constexpr size_t kReservedAt = kBodyAt + 2;
-
-void put_u32(std::string* bytes, size_t at, uint32_t v) {
-  for (int i = 0; i < 4; ++i) (*bytes)[at + i] = static_cast<char>(v >> (8 * i));
-}
-
-// A block record whose fields are what the caller says, with a valid record CRC (payload not included).
-std::string raw_block_record(uint32_t raw, uint32_t symbols, uint32_t payload, uint32_t raw_crc = 0,
-                             uint32_t payload_crc = 0) {
-  std::vector<uint8_t> bytes;
-  ByteWriter w(&bytes);
-  w.u8(static_cast<uint8_t>(RecordTag::kBlock));
-  w.u32(raw);
-  w.u32(symbols);
-  w.u32(payload);
-  w.u32(raw_crc);
-  w.u32(payload_crc);
-  w.u32(crc32_update(0, bytes.data(), bytes.size()));
-  return to_string(bytes);
-}
-
-// Reads a header and then records until the end record, as a decoder would.
-void parse_all(const std::string& bytes) {
-  std::istringstream in(bytes);
-  FileHeader h = read_file_header(in);
-  BlockHeader block;
-  EndRecord end;
-  std::vector<uint8_t> payload;
-  while (read_record(in, h.settings, &block, &payload, &end) == RecordTag::kBlock) {
-  }
-}
-
-// A header, two blocks and an end record.
-std::string whole_file() {
+// A member: header, then blocks of `data` cut at the settings' block size (coded blocks carry the bytes
+// themselves as their single stream: the container does not look inside streams), then the end.
+std::string member(const std::string& data, Settings settings, bool size_known, bool stored = false) {
+  FileHeader h;
+  h.original_size = size_known ? data.size() : kUnknownSize;
+  fit_to_input(&settings, h.original_size);  // as compress() does
+  h.settings = settings;
+  h.fingerprint = digest_fingerprint(cpu_fingerprint(), settings);
   std::ostringstream out;
-  FileHeader h = small_header();
-  h.dictionary = random_bytes(40, 9);
-  write_file_header(out, h);
-  auto p1 = random_bytes(100, 1);
-  auto p2 = random_bytes(30, 2);
-  BlockHeader b1{4096, 4096, 100, 0x11111111, crc32_update(0, p1.data(), p1.size())};
-  BlockHeader b2{904, 904, 30, 0x22222222, crc32_update(0, p2.data(), p2.size())};
-  write_block(out, b1, p1.data());
-  write_block(out, b2, p2.data());
-  write_end(out, EndRecord{5000, 0x33333333});
+  uint32_t crc = 0;
+  write_file_header(out, h, &crc);
+  Crc32 data_crc;
+  for (size_t at = 0; at < data.size(); at += settings.codec.block_bytes) {
+    const std::string raw = data.substr(at, settings.codec.block_bytes);
+    data_crc.update(bytes_of(raw), raw.size());
+    BlockHeader b;
+    b.raw_bytes = static_cast<uint32_t>(raw.size());
+    b.symbols = stored ? 0 : b.raw_bytes;
+    b.payload_bytes = b.raw_bytes;
+    b.data_crc = data_crc.value();
+    write_block(out, b, bytes_of(raw), size_known, &crc);
+  }
+  write_member_end(out, size_known, crc);
   return out.str();
 }
 
-// ---- header round trips ------------------------------------------------------------------------------
+Settings small_settings() {
+  Settings s;
+  s.codec.block_bytes = 1024;
+  return s;
+}
 
-TEST(FormatHeader, RoundTripsEverySettingFingerprintAndDictionary) {
+// Rewrites the member's container check (its last two bytes) after a deliberate edit, so the test reaches
+// the check behind it.
+void fix_container_check(std::string* file) {
+  const uint32_t crc = crc32_update(0, bytes_of(*file), file->size() - 2);
+  (*file)[file->size() - 2] = static_cast<char>(crc);
+  (*file)[file->size() - 1] = static_cast<char>(crc >> 8);
+}
+
+// ---- varints -----------------------------------------------------------------------------------------
+
+TEST(FormatVarint, RoundTripsAndRejectsOverlongAndOutOfRange) {
+  for (uint64_t v : {uint64_t{0}, uint64_t{1}, uint64_t{127}, uint64_t{128}, uint64_t{16383}, uint64_t{16384},
+                     uint64_t{1} << 32, UINT64_MAX}) {
+    std::vector<uint8_t> bytes;
+    ByteWriter(&bytes).varint(v);
+    ByteReader r(bytes.data(), bytes.size(), "test");
+    EXPECT_EQ(r.varint(), v);
+    EXPECT_EQ(r.remaining(), 0u);
+  }
+  const uint8_t overlong[] = {0x81, 0x00};  // 1 with a needless zero byte
+  EXPECT_EQ(error_of([&] { ByteReader(overlong, 2, "t").varint(); }), ErrorCode::kCorrupt);
+  const uint8_t big[] = {0xff, 0xff, 0xff, 0xff, 0x10};  // 2^32 + ...
+  EXPECT_EQ(error_of([&] { ByteReader(big, 5, "t").varint(UINT32_MAX); }), ErrorCode::kCorrupt);
+  const uint8_t too_long[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
+  EXPECT_EQ(error_of([&] { ByteReader(too_long, 10, "t").varint(); }), ErrorCode::kCorrupt);
+  const uint8_t unterminated[] = {0x80, 0x80};
+  EXPECT_EQ(error_of([&] { ByteReader(unterminated, 2, "t").varint(); }), ErrorCode::kCorrupt);
+}
+
+// ---- settings table and header round trips -----------------------------------------------------------
+
+TEST(FormatSettings, TableIdsAreUniqueAndIncreasing) {
+  const std::vector<SettingInfo> rows = setting_fields();
+  ASSERT_GE(rows.size(), 30u);
+  for (size_t i = 1; i < rows.size(); ++i) EXPECT_LT(rows[i - 1].id, rows[i].id) << rows[i].name;
+}
+
+TEST(FormatHeader, RoundTripsEverySettingDigestAndDictionary) {
   FileHeader h;
   h.settings = custom_settings();
-  h.fingerprint = custom_fingerprint();
-  h.original_size = 0x0123456789abull;
-  h.dictionary = random_bytes(1000, 3);
-  std::string bytes = header_bytes(h);
-  std::istringstream in(bytes + "rest");
-  FileHeader r = read_file_header(in);
-  expect_same_settings(r.settings, h.settings);
-  expect_same_fingerprint(r.fingerprint, h.fingerprint);
-  EXPECT_EQ(r.original_size, h.original_size);
-  EXPECT_EQ(r.dictionary, h.dictionary);
-  EXPECT_EQ(r.encoded_bytes, bytes.size());
-  std::string rest(4, '\0');
-  in.read(&rest[0], 4);
-  EXPECT_EQ(rest, "rest");  // the reader stops exactly at the end of the header
+  h.dictionary = dictionary_bytes();
+  h.settings.model.vocab = 260;  // 258 + 2 learnt strings
+  h.fingerprint = digest_fingerprint(cpu_fingerprint(), h.settings);
+  EXPECT_EQ(h.fingerprint.size(), kGpuFingerprintBytes);  // device cuda:1
+  h.original_size = 0x0123456789ull;
+  const std::string bytes = header_bytes(h);
+  FileHeader back = parse_file_header(bytes_of(bytes), bytes.size());
+  expect_same_settings(back.settings, h.settings);
+  EXPECT_EQ(back.fingerprint, h.fingerprint);
+  EXPECT_EQ(back.dictionary, h.dictionary);
+  EXPECT_EQ(back.original_size, h.original_size);
+  EXPECT_EQ(back.encoded_bytes, bytes.size());
 }
 
-TEST(FormatHeader, RoundTripsDefaultsUnknownSizeEmptyFingerprintAndDictionary) {
-  FileHeader h;
-  std::string bytes = header_bytes(h);
-  EXPECT_EQ(0, std::memcmp(bytes.data(), kMagic.data(), kMagic.size()));
-  std::istringstream in(bytes);
-  FileHeader r = read_file_header(in);
-  expect_same_settings(r.settings, h.settings);
-  EXPECT_TRUE(r.fingerprint.empty());
-  EXPECT_EQ(r.original_size, kUnknownSize);
-  EXPECT_TRUE(r.dictionary.empty());
-  EXPECT_EQ(r.encoded_bytes, bytes.size());
+TEST(FormatHeader, EveryLevelRoundTripsWithoutListingSettings) {
+  for (int level = kMinLevel; level <= kMaxGpuLevel; ++level) {
+    SCOPED_TRACE("level " + std::to_string(level));
+    FileHeader h = level_header(level, kUnknownSize);
+    if (level >= kMinGpuLevel) {
+      h.settings.runtime.device = "cuda";
+      h.settings.runtime.dtype = "tf32";
+      h.fingerprint = FingerprintDigest(kGpuFingerprintBytes, 7);
+    }
+    const std::string bytes = header_bytes(h);
+    // magic 3, version, descriptor, digest
+    EXPECT_EQ(bytes.size(), 3 + 1 + 1 + h.fingerprint.size());
+    FileHeader back = parse_file_header(bytes_of(bytes), bytes.size());
+    expect_same_settings(back.settings, h.settings);
+    EXPECT_EQ(back.original_size, kUnknownSize);
+  }
 }
 
-TEST(FormatHeader, RoundTripsExtremeValidValues) {
-  FileHeader h;
-  h.settings.model.vocab = 65536;
-  h.settings.model.seed = ~0ull;
-  h.settings.codec.block_bytes = kMaxBlockBytes;
-  h.settings.codec.min_stream_symbols = ~0u;
-  h.settings.codec.match_order = 64;
-  h.settings.codec.match_hash_bits = 26;
-  h.settings.runtime.threads = 256;
-  h.settings.runtime.device = std::string(64, 'd');
-  h.settings.model.grad_clip = 0.0f;
-  h.original_size = 0;
-  h.dictionary = random_bytes(kMaxDictionaryBytes, 4);
-  std::istringstream in(header_bytes(h));
-  FileHeader r = read_file_header(in);
-  expect_same_settings(r.settings, h.settings);
-  EXPECT_EQ(r.original_size, 0u);
-  EXPECT_EQ(r.dictionary, h.dictionary);
+TEST(FormatHeader, ListsOnlyTheSettingsThatDifferFromTheLevel) {
+  FileHeader h = level_header(5, 100);
+  const size_t plain = header_bytes(h).size();
+  h.settings.runtime.threads = 2;  // a run-time setting: the level stays 5
+  const std::string bytes = header_bytes(h);
+  EXPECT_EQ(bytes.size(), plain + 3);  // count, id, value
+  FileHeader back = parse_file_header(bytes_of(bytes), bytes.size());
+  expect_same_settings(back.settings, h.settings);
+  EXPECT_EQ(back.settings.level, 5);
+}
+
+TEST(FormatHeader, CustomSettingsPickTheNearestLevelAndStayCustom) {
+  FileHeader h = level_header(7, 100);
+  h.settings.level = 0;  // e.g. --hidden 200 on top of -7
+  h.settings.model.hidden = 200;
+  const std::string bytes = header_bytes(h);
+  EXPECT_LE(bytes.size(),
+            3 + 1 + 1 + 1 + 1 + 1 + 3 + 4u);  // ..., base level, size, count, id + value, digest
+  FileHeader back = parse_file_header(bytes_of(bytes), bytes.size());
+  expect_same_settings(back.settings, h.settings);
+  EXPECT_EQ(back.settings.level, 0);
+}
+
+TEST(FormatHeader, PresetFileCostsAtMost24BytesBeyondItsPayload) {
+  // The worst single-block case of a small file: the size and the counts take a byte each.
+  const std::string data = "hello world\n";
+  Settings s = preset(kDefaultLevel);
+  const std::string file = member(data, s, true);
+  EXPECT_LE(file.size() - data.size(), 24u);
+  EXPECT_EQ(file.size() - data.size(), 18u);  // magic+version 4, descriptor, size, digest 4, block 6, check 2
+  const std::string empty = member("", s, true);
+  EXPECT_EQ(empty.size(), 12u);
+  const std::string streamed = member(data, s, false);
+  EXPECT_EQ(streamed.size() - data.size(), 19u);  // raw size and end marker instead of the header's size
 }
 
 TEST(FormatHeader, WriterRejectsWhatTheFormatCannotHold) {
-  FileHeader h;
-  h.dictionary.resize(kMaxDictionaryBytes + 1);
-  EXPECT_EQ(error_of([&] {
-              std::ostringstream out;
-              write_file_header(out, h);
-            }),
-            ErrorCode::kUsage);
-  FileHeader f;
-  f.fingerprint.push_back({std::string(256, 'x'), "v"});
-  EXPECT_EQ(error_of([&] {
-              std::ostringstream out;
-              write_file_header(out, f);
-            }),
-            ErrorCode::kUsage);
+  FileHeader h = level_header(5, 10);
+  h.dictionary.assign(kMaxDictionaryBytes + 1, 1);
+  EXPECT_EQ(error_of([&] { header_bytes(h); }), ErrorCode::kUsage);
+  h = level_header(5, 10);
+  h.fingerprint.push_back(0);
+  EXPECT_EQ(error_of([&] { header_bytes(h); }), ErrorCode::kUsage);
+  h = level_header(5, 10);
+  h.settings.runtime.device = std::string(300, 'x');
+  h.fingerprint = FingerprintDigest(kGpuFingerprintBytes, 0);
+  EXPECT_EQ(error_of([&] { header_bytes(h); }), ErrorCode::kUsage);
 }
 
 TEST(FormatHeader, WriteFailureIsIoError) {
   std::ostringstream out;
   out.setstate(std::ios::badbit);
-  EXPECT_EQ(error_of([&] { write_file_header(out, small_header()); }), ErrorCode::kIo);
+  uint32_t crc = 0;
+  EXPECT_EQ(error_of([&] { write_file_header(out, level_header(5, 1), &crc); }), ErrorCode::kIo);
 }
 
 // ---- header failures ---------------------------------------------------------------------------------
 
-TEST(FormatHeader, EmptyInputIsNotNncpp) {
-  EXPECT_EQ(header_error(""), ErrorCode::kNotNncpp);
+TEST(FormatHeader, EmptyTextAndOtherFormatsAreNotNncpp) {
+  for (std::string bytes :
+       {std::string(), std::string("\x89N"), std::string("hello world\n"), std::string("\x1f\x8b\x08\x00", 4),
+        std::string("\xfd"
+                    "7zXZ\x00",
+                    6),
+        std::string("\x28\xb5\x2f\xfd", 4), std::string("\x89PNG\r\n\x1a\n", 8)})
+    EXPECT_EQ(header_error(bytes), ErrorCode::kNotNncpp) << bytes;
+  EXPECT_EQ(container_error(""), ErrorCode::kNotNncpp);
 }
 
-TEST(FormatHeader, TextAndOtherFormatsAreNotNncpp) {
-  EXPECT_EQ(header_error("Hello, world! This is plain text, long enough for a header.\n"),
-            ErrorCode::kNotNncpp);
-  EXPECT_EQ(header_error(std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03rest of gzip", 20)),
-            ErrorCode::kNotNncpp);
-  EXPECT_EQ(header_error(std::string("\xfd"
-                                     "7zXZ\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
-                                     20)),
-            ErrorCode::kNotNncpp);
-  EXPECT_EQ(header_error(std::string(64, '\0')), ErrorCode::kNotNncpp);
-  EXPECT_EQ(header_error("NNCPP\r\n"), ErrorCode::kNotNncpp);
-  // The magic with its line ending mangled by a text-mode transfer.
-  std::string bytes = header_bytes(small_header());
-  std::string mangled = bytes.substr(0, 6) + "\n" + bytes.substr(8);
-  EXPECT_EQ(header_error(mangled), ErrorCode::kNotNncpp);
-}
-
-TEST(FormatHeader, WrongMagicIsNotNncppForEveryByte) {
-  std::string good = header_bytes(small_header());
-  for (size_t i = 0; i < kMagic.size(); ++i) {
-    std::string bad = good;
-    bad[i] = static_cast<char>(bad[i] ^ 0x20);
-    EXPECT_EQ(header_error(bad), ErrorCode::kNotNncpp) << "byte " << i;
+TEST(FormatHeader, OtherVersionsAreIncompatible) {
+  std::string bytes = header_bytes(level_header(5, 10));
+  for (int v : {0, 1, 2, 4, 255}) {
+    bytes[3] = static_cast<char>(v);
+    EXPECT_EQ(header_error(bytes), ErrorCode::kIncompatible) << v;
   }
+  // A version 2 file (8-byte magic) is named as such.
+  const std::string v2("\x89NNCPP\r\n\x02\x00\x00\x00", 12);
+  EXPECT_EQ(header_error(v2), ErrorCode::kIncompatible);
+  EXPECT_NE(message_of([&] { parse_file_header(bytes_of(v2), v2.size()); }).find("version 2"),
+            std::string::npos);
 }
 
-TEST(FormatHeader, OtherVersionIsIncompatible) {
-  std::string good = header_bytes(small_header());
-  for (uint16_t version : {uint16_t{0}, uint16_t{kFormatVersion + 1}, uint16_t{0xFFFF}}) {
-    std::string bad = good;
-    bad[kVersionAt] = static_cast<char>(version & 0xFF);
-    bad[kVersionAt + 1] = static_cast<char>(version >> 8);
-    EXPECT_EQ(header_error(bad), ErrorCode::kIncompatible) << version;
-    fix_header_crc(&bad, good.size());
-    EXPECT_EQ(header_error(bad), ErrorCode::kIncompatible) << version << " (with a valid CRC)";
+TEST(FormatHeader, ReservedBitUnknownLevelAndUnknownSettingAreIncompatible) {
+  std::string bytes = header_bytes(level_header(5, 10));
+  std::string reserved = bytes;
+  reserved[4] = static_cast<char>(reserved[4] | 0x80);
+  EXPECT_EQ(header_error(reserved), ErrorCode::kIncompatible);
+  std::string level = bytes;
+  level[4] = static_cast<char>((level[4] & 0xf0) | 13);
+  EXPECT_EQ(header_error(level), ErrorCode::kIncompatible);
+  // Setting id 63 (unassigned) in a settings list.
+  FileHeader h = level_header(5, 10);
+  h.settings.runtime.threads = 2;
+  std::string listed = header_bytes(h);
+  const size_t id_at = 3 + 1 + 1 + 1 + 1;              // magic, version, descriptor, size, count
+  ASSERT_EQ(static_cast<uint8_t>(listed[id_at]), 48);  // threads
+  listed[id_at] = 63;
+  EXPECT_EQ(header_error(listed), ErrorCode::kIncompatible);
+  EXPECT_NE(message_of([&] { parse_file_header(bytes_of(listed), listed.size()); }).find("#63"),
+            std::string::npos);
+}
+
+TEST(FormatHeader, InvalidSettingsAreCorrupt) {
+  FileHeader h = level_header(5, 10);
+  h.settings.runtime.threads = 2;
+  std::string bytes = header_bytes(h);
+  const size_t value_at = 3 + 1 + 1 + 1 + 1 + 1;
+  for (uint8_t threads : {0, 65, 127}) {
+    bytes[value_at] = static_cast<char>(threads);
+    EXPECT_EQ(header_error(bytes), ErrorCode::kCorrupt) << int{threads};
   }
+  std::string out_of_order = header_bytes([] {
+    FileHeader x = level_header(5, 10);
+    x.settings.runtime.threads = 2;
+    x.settings.model.seed = 5;
+    return x;
+  }());
+  // count 2, then id 18 (seed) and id 48 (threads): swap the ids.
+  const size_t first_id = 3 + 1 + 1 + 1 + 1;
+  ASSERT_EQ(static_cast<uint8_t>(out_of_order[first_id]), 18);
+  out_of_order[first_id] = 49;
+  EXPECT_NE(header_error(out_of_order), ErrorCode::kIo);
 }
 
-TEST(FormatHeader, NonzeroFlagsAreIncompatible) {
-  std::string good = header_bytes(small_header());
-  for (int bit = 0; bit < 16; ++bit) {
-    std::string bad = good;
-    bad[kFlagsAt + bit / 8] = static_cast<char>(1 << (bit % 8));
-    fix_header_crc(&bad, good.size());
-    EXPECT_EQ(header_error(bad), ErrorCode::kIncompatible) << "flag bit " << bit;
-  }
-}
-
-TEST(FormatHeader, NonzeroReservedSettingsFieldIsIncompatible) {
-  std::string good = header_bytes(small_header());
-  std::string bad = good;
-  bad[kReservedAt] = 1;
-  fix_header_crc(&bad, good.size());
-  EXPECT_EQ(header_error(bad), ErrorCode::kIncompatible);
-  bad[kReservedAt] = 1;  // without the CRC fixed: corrupt or incompatible, never accepted
-  fix_header_crc(&bad, good.size());
-  bad[good.size() - 1] ^= 1;
-  ErrorCode code = header_error(bad);
-  EXPECT_TRUE(code == ErrorCode::kCorrupt || code == ErrorCode::kIncompatible);
-}
-
-TEST(FormatHeader, BadCrcIsCorrupt) {
-  std::string good = header_bytes(small_header());
-  for (size_t i = good.size() - 4; i < good.size(); ++i) {
-    std::string bad = good;
-    bad[i] ^= 0x01;
-    EXPECT_EQ(header_error(bad), ErrorCode::kCorrupt) << i;
-  }
-}
-
-TEST(FormatHeader, InvalidSettingsWithValidCrcAreCorrupt) {
-  auto corrupt_with = [](auto edit) {
-    FileHeader h = small_header();
-    edit(h.settings);
-    return header_error(header_bytes(h));
-  };
-  EXPECT_EQ(corrupt_with([](Settings& s) { s.model.layers = 0; }), ErrorCode::kCorrupt);
-  EXPECT_EQ(corrupt_with([](Settings& s) { s.model.vocab = 1; }), ErrorCode::kCorrupt);
-  EXPECT_EQ(corrupt_with([](Settings& s) { s.model.kind = static_cast<ModelKind>(77); }),
-            ErrorCode::kCorrupt);
-  EXPECT_EQ(corrupt_with([](Settings& s) { s.model.hidden = 1u << 31; }), ErrorCode::kCorrupt);
-  EXPECT_EQ(corrupt_with([](Settings& s) { s.model.streams = 4096, s.model.segment = 4096; }),
-            ErrorCode::kCorrupt);
-  EXPECT_EQ(corrupt_with([](Settings& s) { s.model.lr = std::numeric_limits<float>::quiet_NaN(); }),
-            ErrorCode::kCorrupt);
-  EXPECT_EQ(corrupt_with([](Settings& s) { s.codec.block_bytes = 0; }), ErrorCode::kCorrupt);
-  EXPECT_EQ(corrupt_with([](Settings& s) { s.codec.block_bytes = kMaxBlockBytes + 1; }), ErrorCode::kCorrupt);
-  EXPECT_EQ(corrupt_with([](Settings& s) { s.codec.min_stream_symbols = 0; }), ErrorCode::kCorrupt);
-  EXPECT_EQ(corrupt_with([](Settings& s) { s.runtime.threads = 0; }), ErrorCode::kCorrupt);
-  EXPECT_EQ(corrupt_with([](Settings& s) { s.codec.match_order = 65; }), ErrorCode::kCorrupt);
-  EXPECT_EQ(corrupt_with([](Settings& s) { s.codec.match_hash_bits = 9; }), ErrorCode::kCorrupt);
-  EXPECT_EQ(corrupt_with([](Settings& s) { s.codec.match_hash_bits = 27; }), ErrorCode::kCorrupt);
-  // A model far too large for any machine (~140 GB of weights): refused before anything is built.
-  EXPECT_EQ(corrupt_with([](Settings& s) { s.model.layers = 32, s.model.hidden = 8192; }),
-            ErrorCode::kCorrupt);
-  EXPECT_EQ(corrupt_with([](Settings& s) { s.runtime.device = ""; }), ErrorCode::kCorrupt);
+TEST(FormatHeader, VocabularyOtherThanTheDictionarysIsListedAndCorrupt) {
+  FileHeader h = level_header(5, 10);
+  h.settings.model.vocab = 300;  // bytes only: the vocabulary must be 256
+  const std::string bytes = header_bytes(h);
+  EXPECT_EQ(header_error(bytes), ErrorCode::kCorrupt);
+  h.settings.model.vocab = 0xFFFFFFFFu;
+  EXPECT_EQ(header_error(header_bytes(h)), ErrorCode::kCorrupt);
 }
 
 TEST(FormatHeader, TruncationAtEveryLengthIsAnError) {
-  FileHeader h = small_header();
-  h.dictionary = random_bytes(50, 5);
-  std::string good = header_bytes(h);
-  for (size_t n = 0; n < good.size(); ++n) {
-    ErrorCode code = header_error(good.substr(0, n));
-    if (n < kMagic.size()) {
-      EXPECT_TRUE(code == ErrorCode::kNotNncpp || code == ErrorCode::kCorrupt) << n;
-    } else {
-      EXPECT_EQ(code, ErrorCode::kCorrupt) << "truncated to " << n << " bytes";
-    }
+  FileHeader h;
+  h.settings = custom_settings();
+  h.dictionary = dictionary_bytes();
+  h.fingerprint = digest_fingerprint(cpu_fingerprint(), h.settings);
+  h.original_size = 77;
+  const std::string bytes = header_bytes(h);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    ErrorCode code = header_error(bytes.substr(0, n));
+    EXPECT_TRUE(code == ErrorCode::kCorrupt || code == ErrorCode::kNotNncpp) << n;
   }
 }
 
-TEST(FormatHeader, AbsurdBodySizeIsCorruptWithoutAllocating) {
-  std::string good = header_bytes(small_header());
-  for (uint32_t size : {0xFFFFFFFFu, 0xFFFFFFFBu, 0x80000000u, kMaxHeaderBytes + 1}) {
-    std::string bad = good;
-    put_u32(&bad, kBodySizeAt, size);
-    AllocationGuard guard(kSmallAllocation);
-    EXPECT_EQ(header_error(bad), ErrorCode::kCorrupt) << size;
-    EXPECT_EQ(AllocationGuard::largest_refused(), 0u) << "tried to allocate for body size " << size;
+TEST(FormatHeader, HugeDictionarySizeIsCorruptWithoutAllocating) {
+  FileHeader h = level_header(5, 10);
+  h.dictionary = dictionary_bytes();
+  h.settings.model.vocab = 260;
+  std::string bytes = header_bytes(h);
+  // magic, version, descriptor, size (1 byte), then the dictionary size: make it 2^32 - 1.
+  std::string huge = bytes.substr(0, 6) + std::string("\xff\xff\xff\xff\x0f", 5) + bytes.substr(7);
+  AllocationGuard guard(kSmallAllocation);
+  EXPECT_EQ(header_error(huge), ErrorCode::kCorrupt);
+  EXPECT_EQ(AllocationGuard::largest_refused(), 0u);
+}
+
+// ---- containers --------------------------------------------------------------------------------------
+
+TEST(FormatContainer, MembersParseWithTheirBlocks) {
+  const std::string data(2500, 'x');
+  for (bool size_known : {true, false}) {
+    const std::string file = member(data, small_settings(), size_known);
+    std::vector<Member> members = parse_container(bytes_of(file), file.size());
+    ASSERT_EQ(members.size(), 1u);
+    const Member& m = members[0];
+    ASSERT_EQ(m.blocks.size(), 3u);
+    EXPECT_EQ(m.blocks[0].header.raw_bytes, 1024u);
+    EXPECT_EQ(m.blocks[2].header.raw_bytes, 452u);
+    EXPECT_EQ(m.original_bytes, 2500u);
+    EXPECT_EQ(m.end, file.size());
+    EXPECT_EQ(file.substr(m.blocks[1].payload_at, 1024), data.substr(1024, 1024));
   }
 }
 
-TEST(FormatHeader, WrongBodySizeIsCorrupt) {
-  std::string good = header_bytes(small_header());
-  uint32_t body = static_cast<uint32_t>(good.size() - kBodyAt - 4);
-  for (uint32_t size : {0u, 1u, body - 1, body + 1, body + 100, kMaxHeaderBytes}) {
-    std::string bad = good;
-    put_u32(&bad, kBodySizeAt, size);
-    EXPECT_EQ(header_error(bad + std::string(200, '\0')), ErrorCode::kCorrupt) << size;
+TEST(FormatContainer, ConcatenatedMembersAllParse) {
+  const std::string a = member("first", small_settings(), true);
+  const std::string b = member(std::string(1500, 'y'), small_settings(), false, /*stored=*/true);
+  const std::string file = a + b + a;
+  std::vector<Member> members = parse_container(bytes_of(file), file.size());
+  ASSERT_EQ(members.size(), 3u);
+  EXPECT_EQ(members[1].begin, a.size());
+  EXPECT_EQ(members[1].blocks.size(), 2u);
+  EXPECT_EQ(members[2].end, file.size());
+}
+
+TEST(FormatContainer, TrailingGarbageAndDamagedSecondMemberAreCorrupt) {
+  const std::string a = member("first", small_settings(), true);
+  EXPECT_EQ(container_error(a + "garbage\n"), ErrorCode::kCorrupt);
+  EXPECT_EQ(container_error(a + std::string(1, '\0')), ErrorCode::kCorrupt);
+  EXPECT_EQ(container_error(a + a.substr(0, a.size() - 1)), ErrorCode::kCorrupt);
+}
+
+TEST(FormatContainer, EveryFlippedBitIsAnError) {
+  const std::string file = member(std::string(1500, 'z'), small_settings(), false);
+  for (size_t bit = 0; bit < 8 * file.size(); ++bit) {
+    std::string damaged = file;
+    damaged[bit / 8] = static_cast<char>(damaged[bit / 8] ^ (1 << (bit % 8)));
+    const ErrorCode code = container_error(damaged);
+    EXPECT_TRUE(code == ErrorCode::kCorrupt || code == ErrorCode::kNotNncpp ||
+                code == ErrorCode::kIncompatible)
+        << "bit " << bit;
   }
 }
 
-TEST(FormatHeader, BodySizeZeroWithMatchingCrcIsCorrupt) {
-  // A well-formed envelope around an empty body: the body parser must report truncation, not crash.
-  std::string bytes(kMagic.begin(), kMagic.end());
-  bytes += std::string(1, static_cast<char>(kFormatVersion)) + std::string(7, '\0');
-  bytes += std::string(4, '\0');
-  fix_header_crc(&bytes, bytes.size());
-  EXPECT_EQ(header_error(bytes), ErrorCode::kCorrupt);
-}
-
-TEST(FormatHeader, BodyWithTrailingBytesIsCorrupt) {
-  std::string good = header_bytes(small_header());
-  uint32_t body = static_cast<uint32_t>(good.size() - kBodyAt - 4);
-  std::string bad = good.substr(0, good.size() - 4) + std::string(3, '\0') + "CRC.";
-  put_u32(&bad, kBodySizeAt, body + 3);
-  fix_header_crc(&bad, bad.size());
-  EXPECT_EQ(header_error(bad), ErrorCode::kCorrupt);
-}
-
-TEST(FormatHeader, HugeDictionarySizeInsideBodyIsCorruptWithoutAllocating) {
-  // The dictionary length is the last u32 before the dictionary; point it far past the body.
-  FileHeader h = small_header();
-  std::string good = header_bytes(h);
-  size_t dict_size_at = good.size() - 4 - 4;  // empty dictionary: its size is just before the CRC
-  for (uint32_t size : {0xFFFFFFFFu, kMaxDictionaryBytes + 1, kMaxDictionaryBytes, 1u}) {
-    std::string bad = good;
-    put_u32(&bad, dict_size_at, size);
-    fix_header_crc(&bad, bad.size());
-    AllocationGuard guard(kSmallAllocation);
-    EXPECT_EQ(header_error(bad), ErrorCode::kCorrupt) << size;
-    EXPECT_EQ(AllocationGuard::largest_refused(), 0u);
+TEST(FormatContainer, EveryTruncationIsAnError) {
+  const std::string file = member(std::string(1500, 'z'), small_settings(), true);
+  for (size_t n = 0; n < file.size(); ++n) {
+    const ErrorCode code = container_error(file.substr(0, n));
+    EXPECT_TRUE(code == ErrorCode::kCorrupt || code == ErrorCode::kNotNncpp) << n;
   }
 }
 
-TEST(FormatHeader, FingerprintCountPastTheBodyIsCorrupt) {
-  FileHeader h = small_header();
-  h.fingerprint.clear();
-  std::string good = header_bytes(h);
-  // Body layout: settings, u64 original size, u8 field count, u32 dictionary size.
-  size_t count_at = good.size() - 4 - 4 - 1;
-  std::string bad = good;
-  bad[count_at] = static_cast<char>(255);
-  fix_header_crc(&bad, bad.size());
-  EXPECT_EQ(header_error(bad), ErrorCode::kCorrupt);
+TEST(FormatContainer, DamagedLastRecordIsFoundByTheContainerCheck) {
+  std::string file = member(std::string(3000, 'q'), small_settings(), true);
+  file[file.size() - 10] ^= 0x20;  // in the last block's payload
+  EXPECT_NE(message_of([&] { parse_container(bytes_of(file), file.size()); }).find("container check"),
+            std::string::npos);
 }
 
-// ---- records -----------------------------------------------------------------------------------------
-
-TEST(FormatRecords, BlockAndEndRoundTrip) {
-  Settings settings;
-  settings.codec.block_bytes = 4096;
-  auto p1 = random_bytes(777, 6);
-  BlockHeader b1{4096, 5000, 777, 0xdeadbeef, crc32_update(0, p1.data(), p1.size())};
-  BlockHeader b2{1, 1, 0, 0x12345678, 0};  // empty payload
-  EndRecord e{0x0102030405060708ull, 0xcafef00d};
-
-  std::ostringstream out;
-  EXPECT_EQ(write_block(out, b1, p1.data()), kBlockRecordBytes + p1.size());
-  EXPECT_EQ(write_block(out, b2, nullptr), kBlockRecordBytes);
-  EXPECT_EQ(write_end(out, e), kEndRecordBytes);
-  EXPECT_EQ(out.str().size(), 2 * kBlockRecordBytes + p1.size() + kEndRecordBytes);
-
-  std::istringstream in(out.str());
-  BlockHeader r;
-  EndRecord re;
-  std::vector<uint8_t> payload;
-  ASSERT_EQ(read_record(in, settings, &r, &payload, &re), RecordTag::kBlock);
-  EXPECT_EQ(r.raw_bytes, b1.raw_bytes);
-  EXPECT_EQ(r.symbols, b1.symbols);
-  EXPECT_EQ(r.payload_bytes, b1.payload_bytes);
-  EXPECT_EQ(r.raw_crc, b1.raw_crc);
-  EXPECT_EQ(r.payload_crc, b1.payload_crc);
-  EXPECT_EQ(payload, p1);
-  ASSERT_EQ(read_record(in, settings, &r, &payload, &re), RecordTag::kBlock);
-  EXPECT_EQ(r.raw_bytes, 1u);
-  EXPECT_EQ(r.raw_crc, 0x12345678u);
-  EXPECT_TRUE(payload.empty());
-  ASSERT_EQ(read_record(in, settings, &r, &payload, &re), RecordTag::kEnd);
-  EXPECT_EQ(re.total_bytes, e.total_bytes);
-  EXPECT_EQ(re.total_crc, e.total_crc);
-  EXPECT_EQ(in.peek(), std::char_traits<char>::eof());
+// Hostile sizes with a valid container check: refused from the bytes present, before any allocation.
+TEST(FormatContainer, HostileSizesAreCorruptWithoutAllocating) {
+  Settings big = small_settings();
+  big.codec.block_bytes = kMaxBlockBytes;
+  const std::string file = member("abc", big, true);
+  // The header's original size (byte 5) claims 2^40 bytes: more blocks than the file can hold.
+  std::string huge_size = file.substr(0, 5) + std::string("\x80\x80\x80\x80\x80\x20", 6) + file.substr(6);
+  fix_container_check(&huge_size);
+  // A streamed block that claims 2^30 raw bytes, 2^31 symbols and a payload of 2^32 - 1 bytes.
+  std::string streamed = member(std::string(3, 'a'), big, false);
+  const size_t block_at = streamed.size() - 2 - 1 - (3 + 4 + 3);  // check, end marker, block
+  ASSERT_EQ(streamed[block_at], 3);                               // the raw size
+  std::string claims = streamed.substr(0, block_at) + std::string("", 5) +
+                       std::string("", 5) + std::string("ÿÿÿÿ", 5) +
+                       streamed.substr(block_at + 3);
+  fix_container_check(&claims);
+  AllocationGuard guard(kSmallAllocation);
+  EXPECT_EQ(container_error(huge_size), ErrorCode::kCorrupt);
+  EXPECT_EQ(container_error(claims), ErrorCode::kCorrupt);
+  EXPECT_EQ(AllocationGuard::largest_refused(), 0u);
 }
 
-TEST(FormatRecords, MaxBlockSymbolsAllowsTokenizerEscapes) {
-  EXPECT_GE(max_block_symbols(1), 3u);
-  EXPECT_GE(max_block_symbols(4096), 2u * 4096);
-  Settings settings;
-  settings.codec.block_bytes = 4096;
-  std::string rec = raw_block_record(4096, static_cast<uint32_t>(max_block_symbols(4096)), 0);
-  std::istringstream in(rec);
-  BlockHeader b;
-  EndRecord e;
-  std::vector<uint8_t> payload;
-  EXPECT_EQ(read_record(in, settings, &b, &payload, &e), RecordTag::kBlock);
-}
-
-ErrorCode record_error(const std::string& bytes, uint32_t block_bytes = 4096) {
-  Settings settings;
-  settings.codec.block_bytes = block_bytes;
-  return error_of([&] {
-    std::istringstream in(bytes);
-    BlockHeader b;
-    EndRecord e;
-    std::vector<uint8_t> payload;
-    read_record(in, settings, &b, &payload, &e);
-  });
-}
-
-TEST(FormatRecords, MissingRecordIsCorrupt) {
-  EXPECT_EQ(record_error(""), ErrorCode::kCorrupt);
-}
-
-TEST(FormatRecords, UnknownTagIsCorrupt) {
-  for (int tag = 0; tag < 256; ++tag) {
-    if (tag == 'B' || tag == 'E') continue;
-    std::string rec = raw_block_record(10, 10, 0);
-    rec[0] = static_cast<char>(tag);
-    EXPECT_EQ(record_error(rec), ErrorCode::kCorrupt) << tag;
-  }
-}
-
-TEST(FormatRecords, BadRecordCrcIsCorrupt) {
-  std::string block = raw_block_record(10, 10, 0);
-  block[5] ^= 4;
-  EXPECT_EQ(record_error(block), ErrorCode::kCorrupt);
-  std::ostringstream out;
-  write_end(out, EndRecord{5, 6});
-  std::string end = out.str();
-  end[3] ^= 1;
-  EXPECT_EQ(record_error(end), ErrorCode::kCorrupt);
-}
-
-TEST(FormatRecords, BadPayloadCrcIsCorrupt) {
-  auto p = random_bytes(20, 7);
-  std::ostringstream out;
-  write_block(out, BlockHeader{10, 10, 20, 0, crc32_update(0, p.data(), p.size())}, p.data());
-  std::string bytes = out.str();
-  bytes[kBlockRecordBytes + 3] ^= 0x10;
-  EXPECT_EQ(record_error(bytes), ErrorCode::kCorrupt);
-}
-
-TEST(FormatRecords, TruncationAtEveryLengthIsCorrupt) {
-  auto p = random_bytes(40, 8);
-  std::ostringstream out;
-  write_block(out, BlockHeader{100, 100, 40, 0, crc32_update(0, p.data(), p.size())}, p.data());
-  std::string block = out.str();
-  for (size_t n = 0; n < block.size(); ++n)
-    EXPECT_EQ(record_error(block.substr(0, n)), ErrorCode::kCorrupt) << n;
-  std::ostringstream out2;
-  write_end(out2, EndRecord{1, 2});
-  std::string end = out2.str();
-  for (size_t n = 0; n < end.size(); ++n) EXPECT_EQ(record_error(end.substr(0, n)), ErrorCode::kCorrupt) << n;
-}
-
-TEST(FormatRecords, SizesOutOfRangeAreCorruptWithoutAllocating) {
-  struct Case {
-    uint32_t raw, symbols, payload;
-    const char* what;
+TEST(FormatContainer, BlockFieldsOutOfRangeAreCorrupt) {
+  Settings s = small_settings();
+  const std::string data(100, 'b');
+  auto with_block = [&](uint32_t raw, uint32_t symbols, uint32_t payload_bytes, const std::string& payload) {
+    FileHeader h;
+    h.settings = s;
+    h.fingerprint = digest_fingerprint(cpu_fingerprint(), s);
+    h.original_size = kUnknownSize;
+    std::ostringstream out;
+    uint32_t crc = 0;
+    write_file_header(out, h, &crc);
+    BlockHeader b{raw, symbols, payload_bytes, 0};
+    write_block(out, b, bytes_of(payload), false, &crc);
+    write_member_end(out, false, crc);
+    return out.str();
   };
-  const Case cases[] = {
-      {0, 1, 0, "raw size 0"},
-      {4097, 4097, 10, "raw size > block_bytes"},
-      {0xFFFFFFFF, 100, 10, "raw size 2^32-1"},
-      {100, 0, 0, "no symbols"},
-      {100, static_cast<uint32_t>(max_block_symbols(100) + 1), 0, "too many symbols"},
-      {100, 0xFFFFFFFF, 0, "symbols 2^32-1"},
-      {100, 100, 0xFFFFFFFF, "payload 2^32-1"},
-      {100, 100, 0x80000000, "payload 2^31"},
-      {4096, 4096, 4 * 4096 + 65, "payload just above 4 bytes per symbol + 64"},
+  const std::string good = with_block(100, 100, 100, data);
+  EXPECT_NO_THROW(parse_container(bytes_of(good), good.size()));
+  const std::string cases[] = {
+      with_block(2000, 100, 100, data),                    // raw above the block size
+      with_block(100, 90, 100, data),                      // bytes only: symbols must equal raw
+      with_block(100, 0, 99, data.substr(0, 99)),          // stored: payload must equal raw
+      with_block(100, 100, 1000, std::string(1000, 'c')),  // payload above 4 per symbol
   };
-  for (const Case& c : cases) {
-    AllocationGuard guard(kSmallAllocation);
-    EXPECT_EQ(record_error(raw_block_record(c.raw, c.symbols, c.payload) + std::string(100, 'x')),
-              ErrorCode::kCorrupt)
-        << c.what;
-    EXPECT_EQ(AllocationGuard::largest_refused(), 0u) << c.what;
+  for (const std::string& file : cases) EXPECT_EQ(container_error(file), ErrorCode::kCorrupt);
+  // A payload size beyond the file (written short): the container ends inside the payload.
+  std::string cut = with_block(100, 100, 100, data);
+  cut.resize(cut.size() - 40);
+  EXPECT_EQ(container_error(cut), ErrorCode::kCorrupt);
+}
+
+TEST(FormatContainer, StreamTablesRoundTripAndMustFit) {
+  const std::vector<std::vector<uint8_t>> streams = {{1, 2, 3}, {}, std::vector<uint8_t>(300, 9), {4}};
+  const std::vector<uint8_t> payload = write_stream_table(streams);
+  EXPECT_EQ(payload.size(), 1 + 1 + 2 + 3 + 300 + 1u);  // three sizes (the last is implied)
+  auto parts = parse_stream_table(payload.data(), payload.size(), 4);
+  ASSERT_EQ(parts.size(), 4u);
+  for (size_t s = 0; s < 4; ++s) {
+    EXPECT_EQ(parts[s].second, streams[s].size());
+    EXPECT_TRUE(std::equal(streams[s].begin(), streams[s].end(), payload.begin() + parts[s].first));
   }
+  EXPECT_EQ(error_of([&] { parse_stream_table(payload.data(), 5, 4); }), ErrorCode::kCorrupt);
+  EXPECT_EQ(error_of([&] { parse_stream_table(payload.data(), payload.size(), 400); }), ErrorCode::kCorrupt);
 }
 
-// KNOWN BUG (reported): read_record() in src/core/format.cpp (payload->resize(block->payload_bytes) before
-// read_exact) allocates and zero-fills the whole claimed payload before reading it. The bound it checks
-// (4 * symbols + 64, symbols <= 2 * block_bytes + 16) follows the header's block_bytes, which a hostile
-// file sets to 1 GiB, so a file of ~150 bytes makes the decoder allocate and zero ~4 GiB (or exit 7,
-// "out of memory") before it finds out that the file is truncated. The payload should be read in chunks
-// (grow the vector as data actually arrives), so a truncated file fails with kCorrupt after allocating
-// at most what the file holds.
-TEST(FormatRecords, TruncatedHugeClaimedPayloadIsCorruptWithoutAllocatingIt) {
-  const uint32_t block_bytes = kMaxBlockBytes;                                         // valid in a header
-  const uint32_t raw = block_bytes, symbols = 2 * block_bytes, payload = 0xF0000000u;  // within the bound
-  AllocationGuard guard(64u << 20);
-  EXPECT_EQ(record_error(raw_block_record(raw, symbols, payload) + "only a few payload bytes", block_bytes),
-            ErrorCode::kCorrupt);
-  EXPECT_EQ(AllocationGuard::largest_refused(), 0u)
-      << "read_record tried to allocate " << AllocationGuard::largest_refused()
-      << " bytes for a payload the file does not hold";
-}
-
-// ---- whole byte strings: every flipped bit and every truncation --------------------------------------
-
-TEST(FormatFile, WholeFileParses) {
-  EXPECT_NO_THROW(parse_all(whole_file()));
-}
-
-TEST(FormatFile, EveryFlippedBitIsAnError) {
-  const std::string good = whole_file();
-  for (size_t i = 0; i < good.size(); ++i) {
-    for (int bit = 0; bit < 8; ++bit) {
-      std::string bad = good;
-      bad[i] = static_cast<char>(bad[i] ^ (1 << bit));
-      ErrorCode code = error_of([&] { parse_all(bad); });
-      ASSERT_TRUE(code == ErrorCode::kCorrupt || code == ErrorCode::kNotNncpp ||
-                  code == ErrorCode::kIncompatible)
-          << "byte " << i << " bit " << bit << " gave code " << static_cast<int>(code);
-    }
-  }
-}
-
-TEST(FormatFile, EveryTruncationIsAnError) {
-  const std::string good = whole_file();
-  for (size_t n = 0; n < good.size(); ++n) {
-    ErrorCode code = error_of([&] { parse_all(good.substr(0, n)); });
-    ASSERT_TRUE(code == ErrorCode::kCorrupt || (n < kMagic.size() && code == ErrorCode::kNotNncpp))
-        << "truncated to " << n << " bytes gave code " << static_cast<int>(code);
-  }
-}
-
-TEST(FormatFile, RandomGarbageNeverCrashes) {
-  std::mt19937_64 g(11);
-  const std::string good = whole_file();
-  for (int round = 0; round < 2000; ++round) {
-    std::string bad = good;
-    int edits = 1 + static_cast<int>(g() % 8);
-    for (int k = 0; k < edits; ++k) bad[g() % bad.size()] = static_cast<char>(g());
-    if (g() % 2) bad.resize(g() % bad.size());
-    try {
-      parse_all(bad);
-    } catch (const Error&) {
-    }
-  }
+TEST(FormatContainer, DecoderMemoryGrowsWithTheModel) {
+  const std::string file = member("abc", small_settings(), true);
+  std::vector<Member> members = parse_container(bytes_of(file), file.size());
+  const uint64_t small = decoder_memory_bytes(members[0]);
+  members[0].header.settings.model.layers = 2;
+  members[0].header.settings.model.hidden = 8192;
+  EXPECT_GT(decoder_memory_bytes(members[0]), small + (uint64_t{4} << 30));  // ~8 GiB with Adam state
 }
 
 // ---- fingerprints ------------------------------------------------------------------------------------
 
-TEST(Fingerprint, EqualPasses) {
-  EXPECT_NO_THROW(check_fingerprint(custom_fingerprint(), custom_fingerprint()));
-  EXPECT_NO_THROW(check_fingerprint({}, {}));
-  Fingerprint reordered = custom_fingerprint();
-  std::swap(reordered[0], reordered[3]);
-  EXPECT_NO_THROW(check_fingerprint(custom_fingerprint(), reordered));
+TEST(Fingerprint, EqualPassesAndRestatedSettingsDoNotCount) {
+  Settings s;
+  const FingerprintDigest file = digest_fingerprint(cpu_fingerprint(), s);
+  EXPECT_EQ(file.size(), kFingerprintBytes);
+  EXPECT_NO_THROW(check_fingerprint(file, cpu_fingerprint(), s));
+  Fingerprint other_threads = cpu_fingerprint();
+  other_threads[3].value = "2";  // a setting the header carries
+  EXPECT_EQ(digest_fingerprint(other_threads, s), file);
 }
 
 TEST(Fingerprint, DifferentValueNamesTheField) {
-  Fingerprint file = {{"libtorch", "1.13.1"}, {"threads", "1"}, {"cpu_kernels", "AVX2"}};
-  for (size_t i = 0; i < file.size(); ++i) {
-    Fingerprint here = file;
-    here[i].value = "other";
-    ErrorCode code = error_of([&] { check_fingerprint(file, here); });
-    EXPECT_EQ(code, ErrorCode::kIncompatible);
-    std::string message = message_of([&] { check_fingerprint(file, here); });
-    EXPECT_NE(message.find(file[i].name), std::string::npos) << message;
-    EXPECT_NE(message.find(file[i].value), std::string::npos) << message;
-    EXPECT_NE(message.find("other"), std::string::npos) << message;
-    for (size_t j = 0; j < file.size(); ++j)
-      if (j != i) {
-        EXPECT_EQ(message.find(file[j].name), std::string::npos) << message;
-      }
-  }
+  Settings s;
+  const FingerprintDigest file = digest_fingerprint(cpu_fingerprint("1.13.0"), s);
+  const std::string message = message_of([&] { check_fingerprint(file, cpu_fingerprint("2.1.0"), s); });
+  EXPECT_NE(message.find("incompatible libtorch"), std::string::npos) << message;
+  EXPECT_NE(message.find("2.1.0"), std::string::npos) << message;
+  EXPECT_EQ(error_of([&] { check_fingerprint(file, cpu_fingerprint("2.1.0"), s); }),
+            ErrorCode::kIncompatible);
+  Fingerprint kernels = cpu_fingerprint();
+  kernels[5].value = "AVX512";
+  EXPECT_NE(message_of([&] { check_fingerprint(file, kernels, s); }).find("cpu_kernels"), std::string::npos);
 }
 
-TEST(Fingerprint, FieldMissingOnEitherSideNamesIt) {
-  Fingerprint file = {{"device", "cpu"}, {"threads", "1"}};
-  Fingerprint fewer = {{"device", "cpu"}};
-  Fingerprint more = {{"device", "cpu"}, {"threads", "1"}, {"blas", "openblas-Haswell"}};
-  EXPECT_EQ(error_of([&] { check_fingerprint(file, fewer); }), ErrorCode::kIncompatible);
-  EXPECT_NE(message_of([&] { check_fingerprint(file, fewer); }).find("threads"), std::string::npos);
-  EXPECT_EQ(error_of([&] { check_fingerprint(file, more); }), ErrorCode::kIncompatible);
-  EXPECT_NE(message_of([&] { check_fingerprint(file, more); }).find("blas"), std::string::npos);
+TEST(Fingerprint, ExtraOrMissingFieldIsIncompatible) {
+  Settings s;
+  const FingerprintDigest file = digest_fingerprint(cpu_fingerprint(), s);
+  Fingerprint more = cpu_fingerprint();
+  more.push_back({"new_field", "x"});
+  EXPECT_EQ(error_of([&] { check_fingerprint(file, more, s); }), ErrorCode::kIncompatible);
+  Fingerprint fewer = cpu_fingerprint();
+  fewer.pop_back();
+  EXPECT_EQ(error_of([&] { check_fingerprint(file, fewer, s); }), ErrorCode::kIncompatible);
 }
 
-TEST(Fingerprint, SurvivesTheHeader) {
-  FileHeader h = small_header();
-  h.fingerprint = custom_fingerprint();
-  std::istringstream in(header_bytes(h));
-  FileHeader r = read_file_header(in);
-  EXPECT_NO_THROW(check_fingerprint(r.fingerprint, custom_fingerprint()));
+TEST(Fingerprint, GpuFilesHaveALongerDigest) {
+  Settings s;
+  s.runtime.device = "cuda";
+  Fingerprint gpu = {{"nncpp", "0.2.0"},   {"libtorch", "2.11"},          {"device", "cuda"},
+                     {"gpu", "H200"},      {"compute_capability", "9.0"}, {"cuda_runtime", "13000"},
+                     {"cuda_graphs", "on"}};
+  const FingerprintDigest file = digest_fingerprint(gpu, s);
+  EXPECT_EQ(file.size(), kGpuFingerprintBytes);
+  gpu[4].value = "8.0";
+  EXPECT_NE(message_of([&] { check_fingerprint(file, gpu, s); }).find("compute_capability"),
+            std::string::npos);
 }
 
 }  // namespace
