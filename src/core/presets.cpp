@@ -52,7 +52,7 @@ constexpr AttentionShape kAttentionShapes[kMaxLevel] = {
 
 void check_level(int level) {
   if (level < kMinLevel || level > kMaxLevel)
-    throw Error(ErrorCode::kUsage, "level must be 1..9 (10..12: GPU levels), got " + std::to_string(level));
+    throw Error(ErrorCode::kUsage, "level must be 1..9 (10..13: GPU levels), got " + std::to_string(level));
 }
 
 ModelSettings lstm_model(int level) {

@@ -13,8 +13,9 @@
 // per-head bias by distance (see transformer.cpp for why). step() computes only the new position per layer
 // over a preallocated key/value cache; train() recomputes the segment with autograd against the memory's
 // keys and values and takes one Adam step (beta1 = 0, per-tensor gradient-norm clipping). retrain() runs
-// its window in chunks of T from an empty memory, with dropout masks from our own generator. On CUDA the
-// steps are CUDA graphs once the memory is full (see graphs_ below).
+// its window in chunks of T from an empty memory, with dropout masks from our own generator (dropout.h). On
+// CUDA the steps, the training step and the retraining pass are CUDA graphs once their shapes are fixed
+// (see graphs_ below).
 #pragma once
 
 #include <torch/torch.h>
