@@ -3,7 +3,7 @@
 #
 # Usage: bench/enwik.sh [--level N] [--device cpu|cuda] [-T|--threads N]
 #                       [--bytes N] [--nncpp PATH] [--file PATH]
-#                       [--out FILE.jsonl] enwik8|enwik9
+#                       [--out FILE.jsonl] [enwik8|enwik9]
 #
 # Finds the file (--file, else ./enwik8 or ./enwik9; downloads and unzips
 # http://mattmahoney.net/dc/NAME.zip when absent and the network works),
@@ -13,6 +13,9 @@
 # (default bench/out/enwik.jsonl). A file given with --file that does not
 # match the known size/hash (e.g. a stand-in sample) is used anyway, with a
 # warning and "verified": false in the record; the default file must match.
+# With --file and no data set name, any file is run (e.g. the corpus of
+# bench/corpus.sh and its prefixes, --bytes N), recorded under its basename.
+# --level takes 1-9 and the GPU levels 10-13 (with --device cuda).
 # Scratch files go to $TMPDIR (default /tmp). See bench/README.md.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib/common.sh
@@ -59,8 +62,8 @@ parse_args() {
     esac
     shift
   done
-  [[ -n $DATASET ]] || usage
-  [[ -z $LEVEL   || $LEVEL =~ ^[1-9]$ ]]        || die "--level must be 1-9"
+  [[ -n $DATASET || -n $FILE ]] || usage
+  [[ -z $LEVEL   || $LEVEL =~ ^([1-9]|1[0-3])$ ]] || die "--level must be 1-13"
   [[ -z $DEVICE  || $DEVICE =~ ^(cpu|cuda)$ ]]  || die "--device must be cpu or cuda"
   [[ -z $BYTES   || $BYTES =~ ^[1-9][0-9]*$ ]]  || die "--bytes must be a positive integer"
   [[ -z $THREADS || $THREADS =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer"
@@ -96,6 +99,12 @@ locate_file() {
 # verify_file: sets VERIFIED (true/false) and FILE_SHA256. Dies on a mismatch
 # of the default file; warns for one given with --file.
 verify_file() {
+  if [[ -z $DATASET ]]; then  # --file alone: no published size or hash to compare with
+    DATASET=$(basename "$FILE")
+    FILE_SHA256=$(sha256sum -- "$FILE" | cut -d' ' -f1)
+    VERIFIED=false
+    return 0
+  fi
   local size want_size=${KNOWN_SIZE[$DATASET]} want_sha=${KNOWN_SHA256[$DATASET]} problem=""
   size=$(file_size "$FILE")
   info "computing SHA-256 of $FILE"
@@ -132,7 +141,9 @@ prepare_input() {
 
 compress_args() {
   local -a a=()
-  [[ -n $LEVEL ]]   && a+=("-$LEVEL")
+  if [[ -n $LEVEL ]]; then
+    if ((LEVEL >= 10)); then a+=(--level "$LEVEL"); else a+=("-$LEVEL"); fi
+  fi
   [[ -n $DEVICE ]]  && a+=(--device "$DEVICE")
   [[ -n $THREADS ]] && a+=(-T "$THREADS")
   if ((${#a[@]})); then printf '%s\n' "${a[@]}"; fi

@@ -8,14 +8,15 @@ namespace nncpp {
 constexpr int kMinLevel = 1;
 constexpr int kMaxLevel = 9;
 constexpr int kDefaultLevel = 5;
-// Levels meant for an NVIDIA GPU (--level 10..12, src/core/gpu_presets.cpp).
+// Levels meant for an NVIDIA GPU (--level 10..13, src/core/gpu_presets.cpp); 13 is for inputs of 64 MB
+// and more (enwik8, enwik9).
 constexpr int kMinGpuLevel = 10;
-constexpr int kMaxGpuLevel = 12;
+constexpr int kMaxGpuLevel = 13;
 
-// Throws Error(kUsage) for a level outside 1..9 or 10..12 (GPU levels).
+// Throws Error(kUsage) for a level outside 1..9 or 10..13 (GPU levels).
 Settings preset(int level);
 
-// Levels 10..12 (called by preset()).
+// Levels 10..13 (called by preset()).
 Settings gpu_preset(int level);
 
 // Adapts a CPU level's settings to the input's size (known before compressing), as zstd picks parameters

@@ -65,7 +65,7 @@ void add_model_options(CLI::App* sub, Overrides* ov) {
            level == kDefaultLevel ? "level 5 (default)" : "level " + std::to_string(level))
         ->group("Levels (fast -1 .. -9 strong)");
   }
-  sub->add_option("--level", ov->level, "level: 1..9 for the CPU (as -1..-9), 10..12 meant for a GPU")
+  sub->add_option("--level", ov->level, "level: 1..9 for the CPU (as -1..-9), 10..13 meant for a GPU")
       ->check(CLI::Range(kMinLevel, kMaxGpuLevel))
       ->group("Levels (fast -1 .. -9 strong)");
   const char* expert = "Expert settings (override the level)";
@@ -167,7 +167,7 @@ Settings build_settings(const Overrides& ov) {
   Settings s = gpu_level ? gpu_preset(ov.level) : preset(ov.level);
   const bool family_changed = ov.model && *ov.model != s.model.kind;
   if (family_changed && gpu_level)
-    throw Error(ErrorCode::kUsage, "levels 10..12 fix their model family; --model applies to levels 1..9");
+    throw Error(ErrorCode::kUsage, "levels 10..13 fix their model family; --model applies to levels 1..9");
   if (family_changed) s = family_preset(*ov.model, ov.level);
   apply(ov.vocab, &s.codec.max_vocab);
   apply(ov.match_order, &s.codec.match_order);

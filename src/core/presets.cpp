@@ -63,7 +63,7 @@ MixSettings level_mix() {
 
 void check_level(int level) {
   if (level < kMinLevel || level > kMaxLevel)
-    throw Error(ErrorCode::kUsage, "level must be 1..9 (10..12: GPU levels), got " + std::to_string(level));
+    throw Error(ErrorCode::kUsage, "level must be 1..9 (10..13: GPU levels), got " + std::to_string(level));
 }
 
 ModelSettings lstm_model(int level) {

@@ -40,9 +40,10 @@ uint64_t model_memory_bytes(const Settings& s) {
   uint64_t params = 0, activations = 0;
   if (attention) {
     // Embeddings, per layer attention (4 H^2) + GEGLU (3 H ff), output. Autograd keeps per layer about
-    // 8 H + 3 ff + heads * keys floats for each trained position (a segment or a retraining window) and
-    // 2 H for each memory position, plus the trained positions' logits.
-    const uint64_t trained = std::max<uint64_t>(m.segment, m.retrain_window);
+    // 8 H + 3 ff + heads * keys floats for each trained position (a segment: retraining runs its window
+    // in chunks of a segment, one backward each) and 2 H for each memory position, plus the trained
+    // positions' logits.
+    const uint64_t trained = m.segment;
     const uint64_t keys = m.memory + trained;
     params = V * std::max<uint64_t>(E, H) + L * (4 * H * H + 3 * H * m.ff) + V * H;
     activations =

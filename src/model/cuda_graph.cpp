@@ -4,6 +4,7 @@
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
 #endif
 
 namespace nncpp {
@@ -50,9 +51,15 @@ void CapturedOps::capture(const std::function<void()>& ops) {
       impl->graph.capture_end();  // ends the stream's capture so the stream stays usable
     } catch (...) {
     }
+    (void)cudaGetLastError();  // the capture's error is not sticky: clear it for the ops that follow
     throw;
   }
-  impl->graph.capture_end();
+  try {
+    impl->graph.capture_end();
+  } catch (...) {
+    (void)cudaGetLastError();
+    throw;
+  }
   impl_ = std::move(impl);
 }
 

@@ -13,16 +13,19 @@
 // per-head bias by distance (see transformer.cpp for why). step() computes only the new position per layer
 // over a preallocated key/value cache; train() recomputes the segment with autograd against the memory's
 // keys and values and takes one Adam step (beta1 = 0, per-tensor gradient-norm clipping). retrain() runs
-// its window in chunks of T from an empty memory, with dropout masks from our own generator. On CUDA the
-// steps are CUDA graphs once the memory is full (see graphs_ below).
+// its window in chunks of T from an empty memory, with dropout masks from our own generator (dropout.h). On
+// CUDA the steps, the training step and the retraining pass are CUDA graphs once their shapes are fixed
+// (see graphs_ below).
 #pragma once
 
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "device_coding.h"
+#include "dropout.h"
 #include "nncpp/predictor.h"
 
 namespace nncpp {
@@ -61,29 +64,43 @@ class TransformerPredictor : public DeviceCodingPredictor {
     torch::Tensor w1;     // [2F, H] GEGLU: gelu(first F rows) * (last F rows)
     torch::Tensor w2;     // [H, F]
     // Stepping state; slots [M - m, M) hold the memory (m = mem_len_), [M, M + t) the segment so far.
-    torch::Tensor x;  // [B, M + T, H] the layer's inputs
-    torch::Tensor k;  // [B, heads, M + T, dh] key cache
-    torch::Tensor v;  // [B, heads, M + T, dh] value cache
+    torch::Tensor x;   // [B, M + T, H] the layer's inputs
+    torch::Tensor kv;  // [2, B, heads, M + T, dh] key and value cache (one copy per step writes both)
+    torch::Tensor k;   // kv[0]
+    torch::Tensor v;   // kv[1]
   };
-  class Dropout;
-
   torch::Tensor param(std::vector<int64_t> shape, float scale);
   torch::Tensor embed(const torch::Tensor& history) const;
   torch::Tensor split_heads(const torch::Tensor& t) const;
   torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                           const torch::Tensor& bias) const;
-  torch::Tensor feed_forward(const Layer& layer, torch::Tensor x, Dropout* dropout) const;
+  torch::Tensor feed_forward(const Layer& layer, torch::Tensor x, DropoutMasks* dropout) const;
   torch::Tensor forward(const torch::Tensor& history, const std::vector<torch::Tensor>& memory_k,
                         const std::vector<torch::Tensor>& memory_v, const torch::Tensor& match_symbol,
-                        const torch::Tensor& match_bucket, Dropout* dropout,
+                        const torch::Tensor& match_bucket, DropoutMasks* dropout,
                         std::vector<torch::Tensor>* kv) const;
-  torch::Tensor loss(const torch::Tensor& logits, const uint16_t* targets, const uint8_t* mask, int steps,
-                     int64_t live) const;
+  // Copies targets, mask [n][B] (host) into target [B, n] int64 and weight [B, n] float (1 / live where
+  // mask != 0, else 0) on the device: the loss's inputs, in static buffers a graph can read.
+  void load_loss_inputs(const uint16_t* targets, const uint8_t* mask, int steps, int64_t live,
+                        const torch::Tensor& target, const torch::Tensor& weight) const;
+  // Sum over positions of weight * cross-entropy: logits [B, n, V], target and weight [B, n].
+  torch::Tensor loss(const torch::Tensor& logits, const torch::Tensor& target,
+                     const torch::Tensor& weight) const;
+  // The device work of a training step on the segment stepped so far (n positions), then Adam.
+  void train_ops(int64_t n);
+  // The device work of a retraining pass over window_* (length positions), then Adam.
+  void retrain_ops(int64_t length);
+  // Runs ops through *graph when `capture` allows (capturing it the first time), else directly. A capture
+  // that fails (an op that synchronises with the host) sets *failed and runs ops directly from then on;
+  // compressor and decompressor fail alike, so both take the same path.
+  void run_captured(bool capture, CapturedOps* graph, bool* failed, const std::function<void()>& ops);
   torch::Tensor memory_kv(const Layer& layer, const torch::Tensor& x) const;
   void refresh_memory_kv();
   // The device work of one step, reading its inputs from step_in_ (so a CUDA graph can hold it).
   void step_ops(int t, bool hints);
-  void adam_update(std::vector<torch::Tensor>& grads, double lr);
+  // Adam's step count and learning rate for the next adam_update (on the device when graphs_).
+  void prepare_adam(double lr);
+  void adam_update(std::vector<torch::Tensor>& grads);
 
   ModelSettings s_;
   torch::Device device_;
@@ -126,6 +143,18 @@ class TransformerPredictor : public DeviceCodingPredictor {
   const bool bf16_;   // --dtype bfloat16 (autocast.h)
   int segments_ = 0;  // train() calls since reset_streams
   CapturedOps refresh_graph_;
+  // Training and retraining as graphs (forward, autograd backward, Adam): captured after one eager run of
+  // the same shape, which warms up cuBLAS and the autograd engine on the model's stream. Their inputs:
+  torch::Tensor loss_target_, loss_weight_;      // [B, T] the segment's targets and loss weights
+  torch::Tensor window_history_;                 // [B, group - 1 + W] retraining inputs (W = retrain_window)
+  torch::Tensor window_target_, window_weight_;  // [B, W]
+  torch::Tensor adam_scalars_;                   // [2] float: -lr, 1 / (1 - beta2^steps) (graphs_ only)
+  torch::Tensor dropout_seed_;                   // [1] int64 start state of the retraining pass's masks
+  double lr_ = 0, correction_ = 1;               // Adam's scalars on the host (when not graphs_)
+  uint64_t retrain_seed_ = 0;                    // the retraining pass's dropout stream (host draws)
+  CapturedOps train_graph_, retrain_graph_;
+  bool train_warm_ = false, retrain_warm_ = false;  // one eager run at the captured shape done
+  bool train_graph_failed_ = false, retrain_graph_failed_ = false;
 };
 
 }  // namespace nncpp

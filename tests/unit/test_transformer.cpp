@@ -1,6 +1,7 @@
 // The attention predictors (src/model/transformer.cpp), Transformer-XL and TRACE-style, through the Predictor
 // interface plus the test-only segment_logprobs(): determinism, key/value-cache path == batch forward
-// (with memory), learning, the memory, retraining leaving the stepping state alone, match hints.
+// (with memory), learning, the memory, retraining leaving the stepping state alone, match hints; dropout
+// masks drawn with Torch ops (as on a GPU) equal the host's.
 // Tiny sizes only: the whole file runs in a few seconds on one core.
 #include <torch/torch.h>
 
@@ -15,10 +16,11 @@
 #include <string>
 #include <vector>
 
+#include "model/dropout.h"
+#include "model/transformer.h"
 #include "nncpp/error.h"
 #include "nncpp/predictor.h"
 #include "nncpp/settings.h"
-#include "model/transformer.h"
 
 namespace nncpp {
 namespace {
@@ -472,6 +474,26 @@ TEST(AttentionSettings, InvalidSettingsThrowUsage) {
   s = tiny(ModelKind::kTrace);
   s.group = 0;
   EXPECT_EQ(code(s), ErrorCode::kUsage);
+}
+
+// The device draws (counter-based splitmix64 in Torch int64 ops, run here on the CPU) give the host's masks
+// bit for bit, mask after mask, for odd sizes (a partial last word) and a seed with the top bit set.
+TEST(DropoutMasks, DeviceDrawsEqualHostDraws) {
+  for (float p : {0.1f, 0.5f}) {
+    for (uint64_t seed : {uint64_t{12345}, uint64_t{0xfedcba9876543210ull}}) {
+      DropoutMasks host(p, seed, torch::Device(torch::kCPU));
+      DropoutMasks device(p, torch::full({1}, static_cast<int64_t>(seed), torch::kInt64));
+      for (std::vector<int64_t> shape : {std::vector<int64_t>{3, 5, 7}, {1}, {2, 4}, {64, 33}}) {
+        torch::Tensor a = host.mask(shape), b = device.mask(shape);
+        ASSERT_EQ(a.sizes(), b.sizes());
+        EXPECT_TRUE(torch::equal(a, b)) << "p " << p << " seed " << seed;
+        const double kept = a.ne(0).to(torch::kFloat64).mean().item<double>();
+        if (a.numel() > 1000) {
+          EXPECT_NEAR(kept, 1.0 - p, 0.05);
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
