@@ -41,9 +41,7 @@ void ContextHistory::contexts(uint64_t* h) const {
   h[kOrder3] = combine(s, kOrder3);
   s = combine(s, last_[3]);
   h[kOrder4] = combine(s, kOrder4);
-  s = combine(s, last_[4]);
-  h[kOrder5] = combine(s, kOrder5);
-  s = combine(s, last_[5]);
+  s = combine(combine(s, last_[4]), last_[5]);
   h[kOrder6] = combine(s, kOrder6);
   s = combine(combine(s, last_[6]), last_[7]);
   h[kOrder8] = combine(s, kOrder8);
@@ -52,6 +50,7 @@ void ContextHistory::contexts(uint64_t* h) const {
   const uint32_t column = bytes_seen_ - line_start_;
   const uint32_t line_len = line_start_ - prev_line_start_;
   const uint8_t above = column < line_len ? byte_back(line_len) : 0;  // same column, previous line
+  h[kWordPrefix] = combine(combine(kWordPrefix, word_), word_ == 0 ? byte_back(1) : 0);
   h[kColumn] = combine(combine(combine(kColumn, above), byte_back(1)), column < 64 ? column : 64);
   if (record_ != 0) {
     h[kRecord] =

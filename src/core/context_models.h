@@ -20,7 +20,7 @@ enum ContextModelId : int {
   kColumn,       // text tables: the column in the line and the bytes above it in the previous line
   kRecord,       // fixed-length records (found automatically): the bytes one record back, and the last byte
   kOrder2Bytes,  // the last 2 bytes, whatever symbols they came from (mixed token/byte regions)
-  kOrder5,       // the previous 5 symbols
+  kWordPrefix,   // the bytes of the current word alone (letters only, case folded), and the byte before
   kOrder8,       // 8
   kNumContextModels
 };
