@@ -717,9 +717,11 @@ TEST_F(Cli, ProgressLineOnATerminalUnlessQuiet) {
     for (const char* part : {" MB / 0.15 MB (", "%)  ", " bpb  ", " KB/s  ETA "})
       EXPECT_NE(c.err.find(part), std::string::npos) << "missing '" << part << "' in " << c.err;
   }
-  // The line is erased at the end: nothing but the erased line is left.
+  // The line is erased at the end: only the summary line follows it (the terminal ends it with \r\n).
   const size_t last = c.err.rfind("\r\033[K");
-  EXPECT_TRUE(c.err.empty() || last + 4 == c.err.size()) << c.err;
+  const std::string after = last == std::string::npos ? c.err : c.err.substr(last + 4);
+  EXPECT_EQ(after.rfind("big : ", 0), 0u) << c.err;
+  EXPECT_EQ(after.find("\r\n"), after.size() - 2) << c.err;
 
   Result q = nncpp_on_terminal("d -q big.nncp -o out");
   ASSERT_EQ(q.code, kOk) << q.err;
