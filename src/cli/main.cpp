@@ -413,6 +413,7 @@ int run(const Options& o, const std::atomic<bool>* cancel) {
   Runner runner(o, cancel);
   int status = kExitOk;
   for (const Task& t : tasks) {
+    if (cancel->load()) return kExitInterrupted;  // between two files
     const int s = runner.run(t);
     if (s == kExitInterrupted) return s;  // stop at once: the user asked for it
     // The first failure decides the exit status; a warning only when nothing failed.
