@@ -33,10 +33,11 @@ mode_t current_umask() {
 }
 
 // Gives the finished temporary file the input's permissions, times and (when allowed) owner, as gzip, xz
-// and zstd do; without an input file, the mode a new file gets (0666 minus the umask).
-void copy_status(int fd, const struct stat* from, const std::string& path) {
+// and zstd do; without an input file, the mode a new file gets (0666 minus the umask). Where the file
+// system refuses (no owners on FAT, say) the file keeps mkstemp's 0600, the safe side: not an error.
+void copy_status(int fd, const struct stat* from) {
   if (from == nullptr) {
-    if (::fchmod(fd, 0666 & ~current_umask()) != 0) throw io_error("set the mode of", path);
+    (void)::fchmod(fd, 0666 & ~current_umask());
     return;
   }
   mode_t mode = from->st_mode & 0777;  // never setuid/setgid/sticky bits on a new file
@@ -47,9 +48,9 @@ void copy_status(int fd, const struct stat* from, const std::string& path) {
     const mode_t shared = ((mode & 0070) >> 3) & (mode & 0007);
     mode = (mode & 0700) | (shared << 3) | shared;
   }
-  if (::fchmod(fd, mode) != 0) throw io_error("set the mode of", path);
+  (void)::fchmod(fd, mode);
   const struct timespec times[2] = {from->st_atim, from->st_mtim};
-  if (::futimens(fd, times) != 0) throw io_error("set the times of", path);
+  (void)::futimens(fd, times);
 }
 
 // rename() that fails with EEXIST when `to` exists. File systems without RENAME_NOREPLACE get link() +
@@ -230,7 +231,7 @@ void OutputFile::commit() {
   buf_->pubsync();  // throws Error(kIo) naming the path
   if (in_place()) return;
   if (::fsync(fd_) != 0) throw io_error("write", path_);
-  copy_status(fd_, policy_.copy_from, path_);
+  copy_status(fd_, policy_.copy_from);
   int fd = fd_;
   fd_ = -1;
   buf_.reset();
