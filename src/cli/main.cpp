@@ -203,7 +203,7 @@ class Runner {
   Runner(const Options& o, const std::atomic<bool>* cancel) : o_(o), cancel_(cancel) {}
 
   int run(const Task& t);
-  void list_totals() const;
+  void list_totals(bool several) const;
 
  private:
   const Backend& backend() {
@@ -397,9 +397,9 @@ int Runner::run(const Task& t) {
   }
 }
 
-void Runner::list_totals() const {
+void Runner::list_totals(bool several) const {
   if (o_.command != Command::kList || listed_.empty()) return;
-  std::cout << describe_files(listed_, o_.json);
+  std::cout << describe_files(listed_, o_.json, several);
 }
 
 int run(const Options& o, const std::atomic<bool>* cancel) {
@@ -419,7 +419,7 @@ int run(const Options& o, const std::atomic<bool>* cancel) {
     // The first failure decides the exit status; a warning only when nothing failed.
     if (status == kExitOk || (status == kExitWarning && s != kExitOk)) status = s;
   }
-  runner.list_totals();
+  runner.list_totals(tasks.size() > 1);
   return status;
 }
 

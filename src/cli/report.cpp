@@ -143,8 +143,8 @@ std::string describe_header(const ListedFile& file, bool json) {
   return o.str();
 }
 
-std::string describe_files(const std::vector<ListedFile>& files, bool json) {
-  if (files.size() == 1) return describe_header(files[0], json);
+std::string describe_files(const std::vector<ListedFile>& files, bool json, bool several) {
+  if (!several) return describe_header(files[0], json);
   uint64_t original = 0, compressed = 0;
   size_t unknown = 0;  // files whose sizes are not both known: left out of the sums
   for (const ListedFile& f : files) {
@@ -171,8 +171,8 @@ std::string describe_files(const std::vector<ListedFile>& files, bool json) {
   }
   for (const ListedFile& f : files)
     o << "file             " << f.name << "\n" << describe_header(f, false) << "\n";
-  o << "total            " << files.size() << " files: " << original << " bytes in " << compressed
-    << " bytes";
+  o << "total            " << files.size() << (files.size() == 1 ? " file: " : " files: ") << original
+    << " bytes in " << compressed << " bytes";
   if (original > 0) o << ", " << number(bpb) << " bpb";
   if (unknown > 0) o << " (" << unknown << " of unknown size left out)";
   o << "\n";

@@ -26,8 +26,8 @@ struct ListedFile {
 // The header in human form, or as JSON.
 std::string describe_header(const ListedFile& file, bool json);
 
-// `l`: one file as describe_header(); several with a "file NAME" line each and a total line, or as one
-// JSON object {"files": [...], "total": {...}}.
-std::string describe_files(const std::vector<ListedFile>& files, bool json);
+// `l`: one file as describe_header(); several (asked for, even if some failed to open) with a "file NAME"
+// line each and a total line, or as one JSON object {"files": [...], "total": {...}}.
+std::string describe_files(const std::vector<ListedFile>& files, bool json, bool several);
 
 }  // namespace nncpp::cli
