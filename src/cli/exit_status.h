@@ -4,8 +4,8 @@
 namespace nncpp::cli {
 
 constexpr int kExitOk = 0;
-constexpr int kExitError = 1;  // I/O and other errors
-constexpr int kExitWarning = 2;
+constexpr int kExitError = 1;    // I/O and other errors
+constexpr int kExitWarning = 2;  // a named file was skipped (a folder without -r, a .nncp to compress)
 constexpr int kExitUsage = 3;
 constexpr int kExitNotNncpp = 4;
 constexpr int kExitCorrupt = 5;
@@ -14,7 +14,9 @@ constexpr int kExitOutOfMemory = 7;
 constexpr int kExitInterrupted = 8;
 
 constexpr const char* kExitStatusHelp =
-    "Exit status: 0 ok, 1 error (I/O), 2 warning, 3 usage, 4 not an nncpp file,\n"
-    "             5 corrupt or truncated, 6 incompatible file, 7 out of memory, 8 interrupted";
+    "Exit status: 0 ok, 1 error (I/O), 2 warning (a file skipped), 3 usage or refused output,\n"
+    "             4 not an nncpp file, 5 corrupt or truncated, 6 incompatible file, 7 out of memory,\n"
+    "             8 interrupted (SIGINT, SIGTERM, SIGHUP, SIGPIPE). With several files: the first failure's\n"
+    "             status, else 2 if a file was skipped.";
 
 }  // namespace nncpp::cli

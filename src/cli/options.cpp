@@ -21,7 +21,7 @@ struct Overrides {
   std::optional<float> lr, lr_floor, beta2, grad_clip, retrain_lr, dropout, train_margin, mix_lr, mix_weight,
       mix_escape;
   std::optional<uint64_t> seed;
-  std::optional<ModelKind> model;
+  std::optional<std::string> model;
   uint32_t threads = 1;
   std::string device = "cpu";
   std::optional<std::string> dtype;  // default: tf32 for a GPU level on cuda, else float32
@@ -30,32 +30,65 @@ struct Overrides {
 };
 
 void add_io_options(CLI::App* sub, Options* o, bool writes_output) {
-  sub->add_option("input", o->input, "input file ('-' = stdin)")->required();
-  if (!writes_output) return;
-  sub->add_option("output", o->output, "output file ('-' = stdout; default: input + .nncp / minus .nncp)");
-  sub->add_option("-o,--output", o->output, "output file (same as the second argument)");
+  sub->add_flag("-r,--recursive", o->recursive, "operate on the files in the folders named, and below");
+  if (!writes_output) {
+    sub->add_option("files", o->files, "nncpp files ('-' = stdin)")->required();
+    sub->add_flag("-f,--force", o->force, "read compressed data from a terminal");
+    return;
+  }
+  sub->add_option(
+         "files", o->files,
+         "IN [OUT]: one input and its output ('-' = stdin/stdout; default OUT: IN + .nncp / IN minus "
+         ".nncp); with -m, -r or more than two names: every name is an input")
+      ->required();
+  sub->add_option("-o,--output", o->output, "output file (one input only; '-' = stdout)");
+  sub->add_flag("-m,--multiple", o->multiple, "every name is an input: `c -m a b` makes a.nncp and b.nncp");
   sub->add_flag("-c,--stdout", o->to_stdout, "write to stdout");
-  sub->add_flag("-f,--force", o->force, "overwrite an existing output file");
+  sub->add_flag("-f,--force", o->force,
+                "overwrite an existing output file; compress a .nncp file again; use a terminal");
   sub->add_flag("-k,--keep", "keep the input file (the default)");
-  sub->add_flag("--rm", o->remove_input, "remove the input after the output is safely written");
-  sub->add_option("--stats-json", o->stats_json, "write run statistics as one JSON object to FILE");
+  sub->add_flag("--rm", o->remove_input,
+                "remove the input after the output (and --stats-json) is safely written");
+  sub->add_option(
+      "--stats-json", o->stats_json,
+      "write run statistics as one JSON object to FILE (one input only; an existing FILE needs -f)");
   sub->add_flag("--profile", o->profile,
                 "time the model's step, coding, training and retraining (in --stats-json and with -v)");
 }
 
-void add_common_options(CLI::App* sub, Options* o, Overrides* ov) {
+void add_verbosity_options(CLI::App* sub, Options* o) {
   sub->add_flag(
-      "-q,--quiet", [o](int64_t) { o->verbosity = 0; }, "only errors on stderr");
+      "-q,--quiet", [o](int64_t) { o->verbosity = 0; }, "only errors on stderr (no summary line)");
   sub->add_flag(
       "-v,--verbose", [o](int64_t) { o->verbosity = 2; }, "more detail on stderr");
-  sub->add_option("-T,--threads", ov->threads, "threads for the model (recorded; the decoder must match)")
-      ->check(CLI::Range(1u, kMaxThreads));
-  sub->add_option("--device", ov->device, "cpu, cuda or cuda:N (recorded; the decoder must match)");
+}
+
+// -T and --device choose how to compress; the decoder runs as the file says. `d` and `t` accept the two
+// only to refuse them with a clear message (parse_options).
+void add_runtime_options(CLI::App* sub, Overrides* ov, bool compress) {
+  auto* threads = sub->add_option("-T,--threads", ov->threads,
+                                  "threads for the model (recorded in the file; the decoder uses the same)")
+                      ->check(CLI::Range(1u, kMaxThreads));
+  auto* device = sub->add_option("--device", ov->device,
+                                 "cpu, cuda or cuda:N (recorded in the file; the decoder uses the same)");
+  if (!compress) {
+    threads->group("");
+    device->group("");
+  }
 }
 
 // Names of the model families for --model.
 const std::map<std::string, ModelKind> kModelNames = {
     {"lstm", ModelKind::kLstm}, {"transformer", ModelKind::kTransformer}, {"trace", ModelKind::kTrace}};
+
+// Whole numbers >= 0: refuses "-1", which would otherwise wrap to 2^64 - 1 in an unsigned option.
+const CLI::Validator kCount = CLI::Validator(
+    [](std::string& value) -> std::string {
+      if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos)
+        return "expected a whole number >= 0, got '" + value + "'";
+      return "";
+    },
+    "");
 
 void add_model_options(CLI::App* sub, Overrides* ov) {
   for (int level = kMinLevel; level <= kMaxLevel; ++level) {
@@ -74,9 +107,17 @@ void add_model_options(CLI::App* sub, Overrides* ov) {
       ->check(CLI::Range(0, 16384))
       ->group(expert);
   sub->add_option("--match-order", ov->match_order, "match model context in symbols (0 = off)")
+      ->check(kCount)
       ->group(expert);
-  sub->add_option("--model", ov->model, "model family: lstm, transformer, trace (default: the level's)")
-      ->transform(CLI::CheckedTransformer(kModelNames, CLI::ignore_case))
+  sub->add_option("--model", ov->model, "model family (default: the level's)")
+      ->check(CLI::Validator(
+          [](std::string& value) -> std::string {
+            std::string name = value;
+            for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            return kModelNames.count(name) ? "" : "expected lstm, transformer or trace, got '" + value + "'";
+          },
+          ""))
+      ->type_name("lstm|transformer|trace")
       ->group(expert);
   sub->add_flag(
          "--no-cuda-graphs", ov->no_cuda_graphs,
@@ -86,33 +127,44 @@ void add_model_options(CLI::App* sub, Overrides* ov) {
                   "float32; tf32 (CUDA: float32 with TF32 tensor-core matrix products); bfloat16 (recorded)")
       ->check(CLI::IsMember({"float32", "tf32", "bfloat16"}))
       ->group(expert);
-  sub->add_option("--layers", ov->layers, "LSTM / attention layers")->group(expert);
-  sub->add_option("--hidden", ov->hidden, "LSTM cell width / d_model")->group(expert);
-  sub->add_option("--embed", ov->embed, "symbol embedding width (LSTM; TRACE: per symbol)")->group(expert);
-  sub->add_option("--heads", ov->heads, "attention heads")->group(expert);
-  sub->add_option("--ff", ov->ff, "feed-forward inner width (attention models)")->group(expert);
-  sub->add_option("--memory", ov->memory, "Transformer-XL memory in positions")->group(expert);
-  sub->add_option("--group", ov->group, "TRACE: symbols concatenated per position")->group(expert);
+  sub->add_option("--layers", ov->layers, "LSTM / attention layers")->check(kCount)->group(expert);
+  sub->add_option("--hidden", ov->hidden, "LSTM cell width / d_model")->check(kCount)->group(expert);
+  sub->add_option("--embed", ov->embed, "symbol embedding width (LSTM; TRACE: per symbol)")
+      ->check(kCount)
+      ->group(expert);
+  sub->add_option("--heads", ov->heads, "attention heads")->check(kCount)->group(expert);
+  sub->add_option("--ff", ov->ff, "feed-forward inner width (attention models)")
+      ->check(kCount)
+      ->group(expert);
+  sub->add_option("--memory", ov->memory, "Transformer-XL memory in positions")->check(kCount)->group(expert);
+  sub->add_option("--group", ov->group, "TRACE: symbols concatenated per position")
+      ->check(kCount)
+      ->group(expert);
   sub->add_option("--retrain-period", ov->retrain_period, "segments between retraining passes (0 = off)")
+      ->check(kCount)
       ->group(expert);
   sub->add_option("--retrain-window", ov->retrain_window, "positions per stream in a retraining pass")
+      ->check(kCount)
       ->group(expert);
   sub->add_option("--retrain-lr", ov->retrain_lr, "learning rate of retraining passes")->group(expert);
   sub->add_option("--dropout", ov->dropout, "dropout in retraining passes")->group(expert);
   sub->add_option("--train-skip", ov->train_max_skip,
                   "adaptive training: skip at most N stable segments in a row (0 = off)")
+      ->check(kCount)
       ->group(expert);
   sub->add_option("--train-margin", ov->train_margin,
                   "adaptive training: a segment is stable within this relative loss of the average")
       ->group(expert);
-  sub->add_option("--streams", ov->streams, "B: streams coded in lockstep")->group(expert);
-  sub->add_option("--segment", ov->segment, "T: positions per training step")->group(expert);
+  sub->add_option("--streams", ov->streams, "B: streams coded in lockstep")->check(kCount)->group(expert);
+  sub->add_option("--segment", ov->segment, "T: positions per training step")->check(kCount)->group(expert);
   sub->add_option("--lr", ov->lr, "initial learning rate")->group(expert);
   sub->add_option("--lr-floor", ov->lr_floor, "lowest learning rate")->group(expert);
-  sub->add_option("--lr-decay", ov->lr_decay, "steps to the 1/sqrt(2) learning-rate point")->group(expert);
+  sub->add_option("--lr-decay", ov->lr_decay, "steps to the 1/sqrt(2) learning-rate point")
+      ->check(kCount)
+      ->group(expert);
   sub->add_option("--beta2", ov->beta2, "Adam second-moment decay")->group(expert);
   sub->add_option("--grad-clip", ov->grad_clip, "gradient clamp (0 = off)")->group(expert);
-  sub->add_option("--seed", ov->seed, "weight initialisation seed")->group(expert);
+  sub->add_option("--seed", ov->seed, "weight initialisation seed")->check(kCount)->group(expert);
   sub->add_option("--mix-models", ov->mix_models,
                   "context models mixed with the network, a bit mask (0 = the network alone)")
       ->group(expert);
@@ -123,8 +175,8 @@ void add_model_options(CLI::App* sub, Overrides* ov) {
   sub->add_option("--mix-weight", ov->mix_weight, "mixer starting weight of each context model")->group(expert);
   sub->add_option("--mix-escape", ov->mix_escape, "context models: escape count per symbol seen")
       ->group(expert);
-  sub->add_option("--block-size", ov->block_kib, "block size in KiB")->group(expert);
-  sub->add_option("--min-stream", ov->min_stream, "minimum symbols per stream")->group(expert);
+  sub->add_option("--block-size", ov->block_kib, "block size in KiB")->check(kCount)->group(expert);
+  sub->add_option("--min-stream", ov->min_stream, "minimum symbols per stream")->check(kCount)->group(expert);
 }
 
 // --memlimit SIZE: bytes, or with a suffix K, M, G (KiB, MiB, GiB; "MiB" and "MB" are read alike).
@@ -165,10 +217,16 @@ void apply(const std::optional<T>& value, U* field) {
 Settings build_settings(const Overrides& ov) {
   const bool gpu_level = ov.level >= kMinGpuLevel;
   Settings s = gpu_level ? gpu_preset(ov.level) : preset(ov.level);
-  const bool family_changed = ov.model && *ov.model != s.model.kind;
+  std::optional<ModelKind> model;
+  if (ov.model) {
+    std::string name = *ov.model;
+    for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    model = kModelNames.at(name);
+  }
+  const bool family_changed = model && *model != s.model.kind;
   if (family_changed && gpu_level)
     throw Error(ErrorCode::kUsage, "levels 10..13 fix their model family; --model applies to levels 1..9");
-  if (family_changed) s = family_preset(*ov.model, ov.level);
+  if (family_changed) s = family_preset(*model, ov.level);
   apply(ov.vocab, &s.codec.max_vocab);
   apply(ov.match_order, &s.codec.match_order);
   apply(ov.layers, &s.model.layers);
@@ -220,35 +278,60 @@ Settings build_settings(const Overrides& ov) {
   return s;
 }
 
+// A name that looks like an option ("-0", "-10") before any "--" is a mistyped option, not a file:
+// returns it, or "" when every such name came after "--".
+std::string option_like_name(int argc, char** argv, const std::vector<std::string>& files) {
+  int end = argc;
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--") {
+      end = i;
+      break;
+    }
+  for (const std::string& name : files) {
+    if (name.size() < 2 || name[0] != '-') continue;
+    for (int i = 1; i < end; ++i)
+      if (name == argv[i]) return name;
+  }
+  return "";
+}
+
 }  // namespace
 
 std::optional<int> parse_options(int argc, char** argv, Options* o) {
   CLI::App app("nncpp: lossless compression with a neural network (LSTM or Transformer) and a range coder",
                "nncpp");
-  app.footer(std::string("Examples:\n  nncpp c book.txt            writes book.txt.nncp\n"
-                         "  nncpp d book.txt.nncp       writes book.txt\n"
-                         "  nncpp c -9 -T 1 in out.nncp --stats-json stats.json\n\n") +
+  app.footer(std::string("Examples:\n"
+                         "  nncpp c book.txt              writes book.txt.nncp\n"
+                         "  nncpp d book.txt.nncp         writes book.txt\n"
+                         "  nncpp c in out.nncp           names the output (as -o out.nncp)\n"
+                         "  nncpp c -m a b c              writes a.nncp, b.nncp, c.nncp\n"
+                         "  nncpp c -r folder             compresses every file in folder\n"
+                         "  nncpp c -9 -T 1 in -o out.nncp --stats-json stats.json\n"
+                         "  nncpp c -- -name              a file whose name starts with '-'\n\n") +
              kExitStatusHelp);
   app.require_subcommand(0, 1);
   bool version = false;
   app.add_flag("-V,--version", version, "print the version");
   Overrides ov;
 
-  CLI::App* c = app.add_subcommand("c", "compress IN to OUT");
+  CLI::App* c = app.add_subcommand("c", "compress IN to OUT, or several files (-m, -r)");
   add_io_options(c, o, true);
-  add_common_options(c, o, &ov);
+  add_verbosity_options(c, o);
+  add_runtime_options(c, &ov, true);
   add_model_options(c, &ov);
-  CLI::App* d = app.add_subcommand("d", "decompress IN to OUT");
+  CLI::App* d = app.add_subcommand("d", "decompress IN to OUT, or several files (-m, -r)");
   add_io_options(d, o, true);
-  add_common_options(d, o, &ov);
+  add_verbosity_options(d, o);
+  add_runtime_options(d, &ov, false);
   add_memlimit_option(d, o);
   d->add_flag("--ignore-fingerprint", o->ignore_fingerprint,
               "decode although the file was made on another device/library/thread count (may fail)");
-  CLI::App* t = app.add_subcommand("t", "test: decode IN and check it, write nothing");
+  CLI::App* t = app.add_subcommand("t", "test: decode each file and check it, write nothing");
   add_io_options(t, o, false);
-  add_common_options(t, o, &ov);
+  add_verbosity_options(t, o);
+  add_runtime_options(t, &ov, false);
   add_memlimit_option(t, o);
-  CLI::App* l = app.add_subcommand("l", "list: show the header of IN");
+  CLI::App* l = app.add_subcommand("l", "list: show the header of each file (with totals for several)");
   add_io_options(l, o, false);
   l->add_flag("--json", o->json, "as JSON");
 
@@ -274,6 +357,18 @@ std::optional<int> parse_options(int argc, char** argv, Options* o) {
     std::cerr << app.help();
     return kExitUsage;
   }
+  const std::string odd = option_like_name(argc, argv, o->files);
+  if (!odd.empty()) {
+    std::cerr << "nncpp: unknown option " << odd << " (levels are -1 .. -9; a file named " << odd
+              << " goes after --, or as ./" << odd << ")\n";
+    return kExitUsage;
+  }
+  for (CLI::App* sub : {d, t})
+    if (sub->parsed() && (sub->count("-T") > 0 || sub->count("--device") > 0)) {
+      std::cerr << "nncpp: -T and --device choose how to compress; the decoder uses the thread count and "
+                   "device recorded in the file (shown by `nncpp l FILE`)\n";
+      return kExitUsage;
+    }
   o->vocab_fixed = ov.vocab.has_value();
   try {
     o->settings = build_settings(ov);

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "nncpp/settings.h"
 
@@ -13,13 +14,15 @@ enum class Command { kNone, kCompress, kDecompress, kTest, kList };
 
 struct Options {
   Command command = Command::kNone;
-  std::string input;          // "-" = stdin
-  std::string output;         // empty = derived from input; "-" = stdout
-  bool to_stdout = false;     // -c
-  bool force = false;         // -f
-  bool remove_input = false;  // --rm
-  int verbosity = 1;          // 0 = -q, 1 = normal, 2 = -v
-  bool json = false;          // `l --json`
+  std::vector<std::string> files;  // the positional names, as given ("-" = stdin)
+  std::string output;              // -o; empty = derived from each input; "-" = stdout
+  bool multiple = false;           // -m: every name is an input (`c -m a b` compresses a and b)
+  bool recursive = false;          // -r: compress/decompress/test/list the files in named folders
+  bool to_stdout = false;          // -c
+  bool force = false;              // -f
+  bool remove_input = false;       // --rm
+  int verbosity = 1;               // 0 = -q, 1 = normal, 2 = -v
+  bool json = false;               // `l --json`
   bool ignore_fingerprint = false;
   uint64_t memory_limit = 0;  // d, t: --memlimit in bytes; 0 = the machine's physical memory
   std::string stats_json;    // --stats-json FILE

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <sstream>
 
 #include "nncpp/error.h"
@@ -46,7 +45,7 @@ std::string number(double v) {
 
 }  // namespace
 
-void write_stats_json(const std::string& path, const char* command, const Stats& stats) {
+std::string stats_json(const char* command, const Stats& stats) {
   const Settings& settings = stats.settings;
   const uint64_t compressed = std::string(command) == "compress" ? stats.output_bytes : stats.input_bytes;
   const double bpb = stats.original_bytes > 0 ? 8.0 * compressed / stats.original_bytes : 0.0;
@@ -66,10 +65,7 @@ void write_stats_json(const std::string& path, const char* command, const Stats&
       << ",\"train\":" << number(p.train) << ",\"retrain\":" << number(p.retrain)
       << ",\"mix\":" << number(p.mix) << "}";
   j << "}\n";
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << j.str();
-  out.close();
-  if (!out) throw Error(ErrorCode::kIo, "cannot write " + path);
+  return j.str();
 }
 
 std::string describe_profile(const Stats& stats) {
@@ -90,7 +86,9 @@ std::string describe_profile(const Stats& stats) {
   return text;
 }
 
-std::string describe_header(const FileHeader& h, uint64_t compressed_bytes, bool json) {
+std::string describe_header(const ListedFile& file, bool json) {
+  const FileHeader& h = file.header;
+  const uint64_t compressed_bytes = file.compressed_bytes;
   const Settings& s = h.settings;
   const ModelSettings& m = s.model;
   const bool sizes_known = h.original_size != kUnknownSize && compressed_bytes != kUnknownSize;
@@ -118,7 +116,7 @@ std::string describe_header(const FileHeader& h, uint64_t compressed_bytes, bool
   }
   o << "original size    "
     << (h.original_size == kUnknownSize ? "unknown (streamed)" : std::to_string(h.original_size) + " bytes")
-    << "\n";
+    << (file.size_from_end ? " (streamed; from the end record)" : "") << "\n";
   if (compressed_bytes != kUnknownSize) o << "compressed size  " << compressed_bytes << " bytes\n";
   if (sizes_known) o << "bits per byte    " << number(bpb) << "\n";
   o << "level            "
@@ -148,6 +146,42 @@ std::string describe_header(const FileHeader& h, uint64_t compressed_bytes, bool
     << (h.dictionary.empty() ? std::string("none (bytes)") : std::to_string(h.dictionary.size()) + " bytes")
     << "\n";
   o << "fingerprint      " << hex(h.fingerprint) << " (digest, docs/format.md)\n";
+  return o.str();
+}
+
+std::string describe_files(const std::vector<ListedFile>& files, bool json, bool several) {
+  if (!several) return describe_header(files[0], json);
+  uint64_t original = 0, compressed = 0;
+  size_t unknown = 0;  // files whose sizes are not both known: left out of the sums
+  for (const ListedFile& f : files) {
+    if (f.header.original_size == kUnknownSize || f.compressed_bytes == kUnknownSize) {
+      ++unknown;
+      continue;
+    }
+    original += f.header.original_size;
+    compressed += f.compressed_bytes;
+  }
+  const double bpb = original > 0 ? 8.0 * compressed / original : 0.0;
+  std::ostringstream o;
+  if (json) {
+    o << "{\"files\":[";
+    for (size_t i = 0; i < files.size(); ++i) {
+      std::string one = describe_header(files[i], true);  // "{...}\n"
+      o << (i ? "," : "") << "{\"file\":" << json_string(files[i].name) << ","
+        << one.substr(1, one.size() - 2);
+    }
+    o << "],\"total\":{\"files\":" << files.size() << ",\"original_bytes\":" << original
+      << ",\"compressed_bytes\":" << compressed << ",\"bpb\":" << (original > 0 ? number(bpb) : "null")
+      << ",\"files_of_unknown_size\":" << unknown << "}}\n";
+    return o.str();
+  }
+  for (const ListedFile& f : files)
+    o << "file             " << f.name << "\n" << describe_header(f, false) << "\n";
+  o << "total            " << files.size() << (files.size() == 1 ? " file: " : " files: ") << original
+    << " bytes in " << compressed << " bytes";
+  if (original > 0) o << ", " << number(bpb) << " bpb";
+  if (unknown > 0) o << " (" << unknown << " of unknown size left out)";
+  o << "\n";
   return o.str();
 }
 

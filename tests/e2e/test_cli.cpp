@@ -6,7 +6,9 @@
 #include <fcntl.h>
 #include <pty.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -225,11 +227,13 @@ void pin_kernels_like_the_tool() {
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return;
   ::setenv("OPENBLAS_CORETYPE", "Haswell", 0);
   ::setenv("ATEN_CPU_CAPABILITY", "avx2", 0);
+  ::setenv("OMP_WAIT_POLICY", "passive", 0);
 }
 
 class Cli : public ::testing::Test {
  protected:
   void SetUp() override {
+    ::setenv("OMP_WAIT_POLICY", "passive", 0);
     pin_kernels_like_the_tool();
     char tmpl[] = "/tmp/nncpp-cli-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
@@ -248,7 +252,7 @@ class Cli : public ::testing::Test {
   // Runs `nncpp ARGS` in the scratch folder (stdin from `stdin_name` or /dev/null).
   Result nncpp(const std::string& args, const std::string& stdin_name = "", bool pinned = true) const {
     std::string in = stdin_name.empty() ? std::string("/dev/null") : path(stdin_name);
-    std::string env = pinned ? "" : "env -u OPENBLAS_CORETYPE -u ATEN_CPU_CAPABILITY ";
+    std::string env = pinned ? "" : "env -u OPENBLAS_CORETYPE -u ATEN_CPU_CAPABILITY -u OMP_WAIT_POLICY ";
     std::string cmd = "cd '" + dir_ + "' && exec " + env + "'" + kBin + "' " + args + " <'" + in + "' >'" +
                       dir_ + "/../" + stdio_name("out") + "' 2>'" + dir_ + "/../" + stdio_name("err") + "'";
     int status = std::system(cmd.c_str());
@@ -263,14 +267,14 @@ class Cli : public ::testing::Test {
 
   // Runs `nncpp ARGS` in the scratch folder with stdout and stderr on a new terminal (stdin /dev/null);
   // Result::err holds all the terminal showed.
-  Result nncpp_on_terminal(const std::string& args) const {
+  Result nncpp_on_terminal(const std::string& args, bool stdin_terminal = false) const {
     int master = -1;
     pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
     Result r;
     if (pid < 0) return r;
     if (pid == 0) {
       int null = ::open("/dev/null", O_RDONLY);
-      if (null < 0 || ::dup2(null, 0) < 0 || ::chdir(dir_.c_str()) != 0) _exit(127);
+      if (null < 0 || (!stdin_terminal && ::dup2(null, 0) < 0) || ::chdir(dir_.c_str()) != 0) _exit(127);
       std::string cmd = "exec '" + kBin + "' " + args;
       ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
       _exit(127);
@@ -441,7 +445,9 @@ TEST_F(Cli, StdinToStdoutAndBack) {
   Result l = nncpp("l --json streamed.nncp");
   Json json;
   ASSERT_TRUE(json.parse(l.out)) << l.out;
-  EXPECT_EQ(json.members().at("original_bytes"), "null");
+  EXPECT_EQ(json.members().at("original_bytes"), std::to_string(data.size())) << "from the end record";
+  Result text = nncpp("l streamed.nncp");
+  EXPECT_NE(text.out.find("(streamed; from the end record)"), std::string::npos) << text.out;
   Result d2 = nncpp("d -c streamed.nncp");
   ASSERT_EQ(d2.code, kOk) << d2.err;
   EXPECT_TRUE(d2.out == data);
@@ -659,9 +665,7 @@ TEST_F(Cli, RmRemovesTheInputOnlyOnSuccess) {
   EXPECT_EQ(read("in"), "remove me after compressing\n");
 }
 
-// KNOWN BUG (reported): with -c (or output '-') `--rm` still deletes the input (src/cli/main.cpp,
-// run_compress/run_decompress call remove_input() whatever the output). gzip -c, xz -c and zstd -c never
-// delete the input ("-c implies -k"); DESIGN.md section 9 says users' habits from those tools carry over.
+// gzip -c, xz -c and zstd -c never delete the input ("-c implies -k").
 TEST_F(Cli, RmIsIgnoredWhenWritingToStdout) {
   write("in", "keep me, I went to stdout\n");
   Result c = nncpp("c " + kFast + " --rm -c in");
@@ -731,9 +735,18 @@ TEST_F(Cli, VerboseLogsEveryBlockAndQuietNothing) {
   ASSERT_EQ(d.code, kOk) << d.err;
   EXPECT_NE(d.err.find("block 3 decoded: 452 bytes"), std::string::npos) << d.err;
 
+  // The two bpb figures say which is which: the file's, and the model's own estimate.
+  EXPECT_NE(c.err.find("bpb in the file"), std::string::npos) << c.err;
+  EXPECT_NE(c.err.find("bpb estimated by the model"), std::string::npos) << c.err;
+
+  // Without -v: only zstd's summary line, "in : 51.23% (2.50 KB => 1.28 KB, in.nncp)".
   Result normal = nncpp("c -f " + flags + "in -o in.nncp");
   EXPECT_EQ(normal.code, kOk);
-  EXPECT_TRUE(normal.err.empty()) << normal.err;
+  char ratio[32];
+  std::snprintf(ratio, sizeof ratio, "in : %.2f%% (2.50 KB => ", 100.0 * read("in.nncp").size() / 2500);
+  EXPECT_EQ(normal.err.rfind(ratio, 0), 0u) << normal.err;
+  EXPECT_NE(normal.err.find(" KB, in.nncp)\n"), std::string::npos) << normal.err;
+  EXPECT_EQ(std::count(normal.err.begin(), normal.err.end(), '\n'), 1) << normal.err;
   Result quiet = nncpp("d -q -f in.nncp -o out");
   EXPECT_EQ(quiet.code, kOk);
   EXPECT_TRUE(quiet.err.empty()) << quiet.err;
@@ -754,9 +767,11 @@ TEST_F(Cli, ProgressLineOnATerminalUnlessQuiet) {
     for (const char* part : {" MB / 0.15 MB (", "%)  ", " bpb  ", " KB/s  ETA "})
       EXPECT_NE(c.err.find(part), std::string::npos) << "missing '" << part << "' in " << c.err;
   }
-  // The line is erased at the end: nothing but the erased line is left.
+  // The line is erased at the end: only the summary line follows it (the terminal ends it with \r\n).
   const size_t last = c.err.rfind("\r\033[K");
-  EXPECT_TRUE(c.err.empty() || last + 4 == c.err.size()) << c.err;
+  const std::string after = last == std::string::npos ? c.err : c.err.substr(last + 4);
+  EXPECT_EQ(after.rfind("big : ", 0), 0u) << c.err;
+  EXPECT_EQ(after.find("\r\n"), after.size() - 2) << c.err;
 
   Result q = nncpp_on_terminal("d -q big.nncp -o out");
   ASSERT_EQ(q.code, kOk) << q.err;
@@ -964,6 +979,424 @@ TEST_F(Cli, InterruptExitsWith8AndLeavesNothing) {
   EXPECT_EQ(WEXITSTATUS(status), kInterrupted);
   EXPECT_EQ(listing(), std::vector<std::string>{"big"}) << "output or temporary file left behind";
   EXPECT_EQ(read("big"), big);
+}
+
+// ---- data safety (files) -----------------------------------------------------------------------------
+
+// Runs the tool in the background in the scratch folder with stdio on /dev/null; the caller waits.
+pid_t start_tool(const std::string& dir, const std::vector<std::string>& args, int stdin_fd = -1,
+                 int stdout_fd = -1) {
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  if (::chdir(dir.c_str()) != 0) _exit(127);
+  int null = ::open("/dev/null", O_RDWR);
+  ::dup2(stdin_fd >= 0 ? stdin_fd : null, 0);
+  ::dup2(stdout_fd >= 0 ? stdout_fd : null, 1);
+  ::dup2(null, 2);
+  std::vector<char*> argv{const_cast<char*>(kBin.c_str())};
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  ::execv(kBin.c_str(), argv.data());
+  _exit(127);
+}
+
+// The exit status (128 + signal if killed), or -1 if it did not end within `seconds` (then it is killed).
+int wait_tool(pid_t pid, double seconds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  int status = 0;
+  pid_t done = 0;
+  while ((done = ::waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (done == 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+TEST_F(Cli, StatsJsonNeverReplacesTheInputOrTheOutput) {
+  // Issue: `c --rm a --stats-json a.nncp` deleted a and replaced a.nncp with the JSON.
+  const std::string data = regress("grammar.lsp", 1500);
+  write("a", data);
+  for (const char* target : {"a.nncp", "a", "./a.nncp"}) {
+    Result r = nncpp("c " + kFast + " --rm a --stats-json " + target);
+    EXPECT_EQ(r.code, kUsage) << target << ": " << r.err;
+    EXPECT_EQ(read("a"), data);
+    EXPECT_EQ(listing(), std::vector<std::string>{"a"}) << target;
+  }
+  write("stats.json", "mine");
+  EXPECT_EQ(nncpp("c " + kFast + " a --stats-json stats.json").code, kUsage) << "existing file without -f";
+  EXPECT_EQ(read("stats.json"), "mine");
+  EXPECT_FALSE(exists("a.nncp")) << "refused before any work";
+  // A stats file that cannot be written: the output is complete, the input stays although --rm was given.
+  Result r = nncpp("c " + kFast + " --rm a --stats-json no-such-folder/s.json");
+  EXPECT_EQ(r.code, kIoError) << r.err;
+  EXPECT_NE(r.err.find("input kept"), std::string::npos) << r.err;
+  EXPECT_EQ(read("a"), data);
+  EXPECT_EQ(nncpp("t a.nncp").code, kOk);
+  EXPECT_FALSE(has_temp_files());
+  Result f = nncpp("d -f a.nncp -o a --stats-json stats.json");  // -f: both may be replaced
+  ASSERT_EQ(f.code, kOk) << f.err;
+  Json json;
+  EXPECT_TRUE(json.parse(read("stats.json"))) << read("stats.json");
+}
+
+TEST_F(Cli, TwoNamesNeverReplaceAPlainFileWithCompressedData) {
+  // Issue: `c -f x1 x2`, the gzip way to compress two files, replaced x2 with the compressed x1.
+  write("x1", "first file first file\n");
+  write("x2", "second file second file\n");
+  Result r = nncpp("c " + kFast + " -f x1 x2");
+  EXPECT_EQ(r.code, kUsage) << r.err;
+  EXPECT_NE(r.err.find("nncpp c -m x1 x2"), std::string::npos)
+      << "says how to compress several files: " << r.err;
+  EXPECT_EQ(read("x2"), "second file second file\n");
+  EXPECT_EQ(listing(), (std::vector<std::string>{"x1", "x2"}));
+
+  // The several-files forms: -m, or more than two names.
+  Result m = nncpp("c " + kFast + " -m x1 x2");
+  ASSERT_EQ(m.code, kOk) << m.err;
+  EXPECT_EQ(listing(), (std::vector<std::string>{"x1", "x1.nncp", "x2", "x2.nncp"}));
+  write("x3", "third\n");
+  Result three = nncpp("c " + kFast + " -f x1 x2 x3");
+  ASSERT_EQ(three.code, kOk) << three.err;
+  EXPECT_TRUE(exists("x3.nncp"));
+  EXPECT_EQ(std::count(three.err.begin(), three.err.end(), '\n'), 3) << "a summary line each: " << three.err;
+  for (const char* name : {"x1", "x2", "x3"}) fs::rename(path(name), path(std::string(name) + ".orig"));
+  // The reverse: `d a.nncp b.nncp` must not replace b.nncp (an nncpp file) with a's decompressed data.
+  Result d2 = nncpp("d -f x1.nncp x2.nncp");
+  EXPECT_EQ(d2.code, kUsage) << d2.err;
+  EXPECT_NE(d2.err.find("nncpp d -m x1.nncp x2.nncp"), std::string::npos) << d2.err;
+  EXPECT_FALSE(exists("x1"));
+  Result dm = nncpp("d -m x1.nncp x2.nncp x3.nncp");
+  ASSERT_EQ(dm.code, kOk) << dm.err;
+  for (const char* name : {"x1", "x2", "x3"}) EXPECT_EQ(read(name), read(std::string(name) + ".orig"));
+  Result dc = nncpp("d -c x1.nncp x2.nncp");  // -c: every name is an input, as zcat
+  ASSERT_EQ(dc.code, kOk) << dc.err;
+  EXPECT_EQ(dc.out, read("x1") + read("x2"));
+
+  // `c IN OUT` stays (that is how NNCP is called), and may replace an older nncpp file with -f.
+  Result keep = nncpp("c " + kFast + " x1 out.nncp");
+  ASSERT_EQ(keep.code, kOk) << keep.err;
+  Result again = nncpp("c " + kFast + " -f x2 out.nncp");
+  ASSERT_EQ(again.code, kOk) << again.err;
+  EXPECT_EQ(nncpp("d -c out.nncp").out, read("x2"));
+  // -o names any output, a plain file included.
+  Result named = nncpp("c " + kFast + " -f x1 -o x3");
+  ASSERT_EQ(named.code, kOk) << named.err;
+  EXPECT_EQ(nncpp("d -c x3").out, read("x1"));
+  EXPECT_EQ(nncpp("c x1 x2 -o y").code, kUsage);
+  EXPECT_EQ(nncpp("c -m x1 x2 -o y").code, kUsage);
+  EXPECT_EQ(nncpp("c -c x1 x2").code, kUsage);
+  EXPECT_FALSE(has_temp_files());
+}
+
+TEST_F(Cli, DeviceNodesAndFifosAreWrittenInPlaceNeverReplaced) {
+  // Issue: `d -f x.nncp -o /dev/null` as root replaced the real /dev/null with a regular file.
+  const std::string data = regress("grammar.lsp", 2000);
+  write("in", data);
+  compress("in");
+  ASSERT_EQ(::mkfifo(path("fifo").c_str(), 0600), 0);
+  std::string got;
+  std::thread reader([&] { got = read_file(path("fifo")); });
+  Result d = nncpp("d -f in.nncp -o fifo");
+  reader.join();
+  EXPECT_EQ(d.code, kOk) << d.err;
+  EXPECT_TRUE(got == data) << "the FIFO's reader got " << got.size() << " bytes";
+  struct stat st;
+  ASSERT_EQ(::lstat(path("fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced";
+  // A character device (a copy of /dev/null where we may create one, else /dev/null itself).
+  std::string null = path("null");
+  if (::mknod(null.c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) null = "/dev/null";
+  for (const char* force : {"", "-f "}) {
+    Result n = nncpp(std::string("d ") + force + "in.nncp -o " + null);
+    EXPECT_EQ(n.code, kOk) << n.err;
+    ASSERT_EQ(::lstat(null.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISCHR(st.st_mode)) << null << " was replaced";
+  }
+  EXPECT_FALSE(has_temp_files());
+}
+
+TEST_F(Cli, OutputCreatedMeanwhileIsNotOverwrittenWithoutForce) {
+  // Issue: the final rename did not check whether someone created the output while nncpp ran.
+  std::string big;
+  while (big.size() < 120000)
+    for (const char* name : {"paper1", "geo.head64k", "sum", "obj1"}) big += regress(name);
+  write("big", big);
+  pid_t pid = start_tool(path(""), {"c", "-1", "big"});
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!has_temp_files() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(has_temp_files()) << "the tool never created its temporary output";
+  write("big.nncp", "someone else's file");
+  EXPECT_EQ(wait_tool(pid, 120), kUsage);
+  EXPECT_EQ(read("big.nncp"), "someone else's file");
+  EXPECT_FALSE(has_temp_files());
+}
+
+TEST_F(Cli, ModeTimesAndOwnerAreKept) {
+  // Issue: a 0600 file became a 0644 .nncp, readable by all; a script lost its execute bit.
+  write("secret", regress("grammar.lsp", 1000));
+  ASSERT_EQ(::chmod(path("secret").c_str(), 0600), 0);
+  const struct timespec times[2] = {{1000000000, 5}, {1234567890, 123456789}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path("secret").c_str(), times, 0), 0);
+  const bool root = ::geteuid() == 0;
+  if (root) {
+    ASSERT_EQ(::chown(path("secret").c_str(), 4321, 4322), 0);
+  }
+  compress("secret");
+  struct stat st;
+  ASSERT_EQ(::stat(path("secret.nncp").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1234567890);
+  EXPECT_EQ(st.st_mtim.tv_nsec, 123456789);
+  if (root) {
+    EXPECT_EQ(st.st_uid, 4321u);
+    EXPECT_EQ(st.st_gid, 4322u);
+  }
+  fs::rename(path("secret"), path("secret.orig"));
+  ASSERT_EQ(nncpp("d secret.nncp").code, kOk);
+  ASSERT_EQ(::stat(path("secret").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1234567890);
+
+  write("script", "#!/bin/sh\necho hello\n");
+  ASSERT_EQ(::chmod(path("script").c_str(), 0755), 0);
+  compress("script");
+  fs::remove(path("script"));
+  ASSERT_EQ(nncpp("d script.nncp").code, kOk);
+  ASSERT_EQ(::stat(path("script").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u) << "the decompressed script lost its mode";
+
+  // From stdin: what a new file gets (0666 minus the umask; the test runs the tool with the same umask).
+  const mode_t mask = ::umask(022);
+  ::umask(mask);
+  ASSERT_EQ(nncpp("c " + kFast + " - -o piped.nncp", "script").code, kOk);
+  ASSERT_EQ(::stat(path("piped.nncp").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0666u & ~mask);
+}
+
+TEST_F(Cli, LongNamesGetAShortenedTemporaryName) {
+  // Issue: names of 240-250 characters failed because "NAME.XXXXXX.tmp" was longer than NAME_MAX.
+  const std::string name(250, 'n');
+  write(name, "a file with a long name\n");
+  Result c = nncpp("c " + kFast + " " + name);
+  ASSERT_EQ(c.code, kOk) << c.err;
+  fs::rename(path(name), path("orig"));
+  Result d = nncpp("d " + name + ".nncp");
+  ASSERT_EQ(d.code, kOk) << d.err;
+  EXPECT_EQ(read(name), "a file with a long name\n");
+  EXPECT_FALSE(has_temp_files());
+}
+
+TEST_F(Cli, WriteErrorsNameThePathAndTheReasonAsTheyHappen) {
+  // /dev/full fails every write with ENOSPC, like a full disk. 150 KB in 8 KiB blocks: 19 blocks, and
+  // the 64 KiB output buffer is full long before the last one, so the error must come before it.
+  write("in", random_bytes(150000, 7));
+  Result r = nncpp("c -v " + kFast + " --block-size 8 in -o /dev/full");
+  EXPECT_EQ(r.code, kIoError) << r.err;
+  EXPECT_NE(r.err.find("cannot write /dev/full: No space left on device"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("block 1 coded"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("block 19 coded"), std::string::npos) << "noticed only at the end:\n" << r.err;
+  // SIGXFSZ: a file beyond `ulimit -f` (here 16 KiB) is a write error, and the temporary file goes.
+  const std::string cmd =
+      "cd '" + path("") + "' && ulimit -f 16 && exec '" + kBin + "' c " + kFast + " in -o in.nncp 2>err.txt";
+  int status = std::system(("bash -c \"" + cmd + "\"").c_str());
+  EXPECT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), kIoError);
+  EXPECT_NE(read("err.txt").find("cannot write in.nncp: File too large"), std::string::npos)
+      << read("err.txt");
+  EXPECT_EQ(listing(), (std::vector<std::string>{"err.txt", "in"}));
+}
+
+// ---- data safety (signals) ---------------------------------------------------------------------------
+
+class CliSignal : public Cli, public ::testing::WithParamInterface<int> {};
+
+TEST_P(CliSignal, EndsTheRunWith8AndLeavesNothing) {
+  // Issue: SIGHUP (exit 129) and SIGPIPE left the partial OUT.XXXXXX.tmp.
+  std::string big;
+  while (big.size() < 300000)
+    for (const char* name : {"paper1", "geo.head64k", "sum", "obj1", "fields.c"}) big += regress(name);
+  big.resize(300000);
+  write("big", big);
+  pid_t pid = start_tool(path(""), {"c", "-1", "big", "-o", "big.nncp"});
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!has_temp_files() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(has_temp_files()) << "the tool never created its temporary output";
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ::kill(pid, GetParam());
+  EXPECT_EQ(wait_tool(pid, 60), kInterrupted) << strsignal(GetParam());
+  EXPECT_EQ(listing(), std::vector<std::string>{"big"}) << "output or temporary file left behind";
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, CliSignal, ::testing::Values(SIGTERM, SIGHUP, SIGPIPE),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::string(info.param == SIGTERM  ? "TERM"
+                                              : info.param == SIGHUP ? "HUP"
+                                                                     : "PIPE");
+                         });
+
+TEST_F(Cli, SignalsEndARunBlockedOnStdinOrStdout) {
+  // Issue: SIGINT and SIGTERM were not honoured while nncpp waited to read stdin or write stdout.
+  int in_pipe[2];
+  ASSERT_EQ(::pipe(in_pipe), 0);
+  pid_t reader = start_tool(path(""), {"c", "-1", "-", "-o", "piped.nncp"}, in_pipe[0]);
+  ::close(in_pipe[0]);
+  EXPECT_TRUE(::write(in_pipe[1], "some bytes, then nothing", 24) == 24);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!has_temp_files() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(has_temp_files());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // blocked in read() by now
+  ::kill(reader, SIGINT);
+  EXPECT_EQ(wait_tool(reader, 20), kInterrupted) << "a read from stdin did not end on SIGINT";
+  ::close(in_pipe[1]);
+  EXPECT_FALSE(exists("piped.nncp"));
+  EXPECT_FALSE(has_temp_files());
+
+  // Blocked writing: 300 KB decompressed into a pipe nobody reads (it holds 64 KiB).
+  std::string data;
+  while (data.size() < 300000) data += regress("paper1");
+  data.resize(300000);
+  write("in", data);
+  compress("in");
+  int out_pipe[2];
+  ASSERT_EQ(::pipe(out_pipe), 0);
+  pid_t writer = start_tool(path(""), {"d", "-c", "in.nncp"}, -1, out_pipe[1]);
+  ::close(out_pipe[1]);
+  int queued = 0;
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while ((::ioctl(out_pipe[0], FIONREAD, &queued) != 0 || queued < 65536) &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_GE(queued, 65536) << "the pipe never filled";
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ::kill(writer, SIGTERM);
+  EXPECT_EQ(wait_tool(writer, 20), kInterrupted) << "a write to stdout did not end on SIGTERM";
+  ::close(out_pipe[0]);
+}
+
+// ---- threads and devices -----------------------------------------------------------------------------
+
+TEST_F(Cli, DecoderRefusesThreadsAndDevice) {
+  // The decoder runs with the file's thread count and device; `d -T` used to be accepted and ignored.
+  write("in", "abc abc abc\n");
+  compress("in");
+  for (const char* args : {"d -T 2 in.nncp -o out", "d --device cpu in.nncp -o out", "t -T 1 in.nncp"}) {
+    Result r = nncpp(args);
+    EXPECT_EQ(r.code, kUsage) << args;
+    EXPECT_NE(r.err.find("recorded in the file"), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(exists("out"));
+}
+
+TEST_F(Cli, ModelThreadsWaitPassively) {
+  // OpenMP reads OMP_WAIT_POLICY when it loads: the tool sets it and starts again (same process id).
+  std::string big;
+  while (big.size() < 100000) big += regress("paper1");
+  write("big", big);
+  ::unsetenv("OMP_WAIT_POLICY");
+  pid_t pid = start_tool(path(""), {"c", "-1", "big"});
+  ::setenv("OMP_WAIT_POLICY", "passive", 1);
+  std::string environ;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!has_temp_files() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  environ = read_file("/proc/" + std::to_string(pid) + "/environ");
+  ::kill(pid, SIGINT);
+  wait_tool(pid, 60);
+  EXPECT_NE(environ.find(std::string("OMP_WAIT_POLICY=passive") + '\0'), std::string::npos);
+}
+
+// ---- smaller habits ----------------------------------------------------------------------------------
+
+TEST_F(Cli, OptionLikeNamesSeedAndHelp) {
+  write("-0", "a file named -0\n");
+  Result zero = nncpp("c " + kFast + " -0");
+  EXPECT_EQ(zero.code, kUsage) << zero.err;
+  EXPECT_NE(zero.err.find("unknown option -0"), std::string::npos) << zero.err;
+  EXPECT_FALSE(exists("-0.nncp"));
+  Result dashdash = nncpp("c " + kFast + " -- -0");  // `--`: what follows are names
+  ASSERT_EQ(dashdash.code, kOk) << dashdash.err;
+  EXPECT_TRUE(exists("-0.nncp"));
+  EXPECT_EQ(nncpp("d -c -- -0.nncp").out, "a file named -0\n");
+
+  Result seed = nncpp("c " + kFast + " --seed -1 -o x.nncp -- -0");
+  EXPECT_EQ(seed.code, kUsage) << "--seed -1 wrapped to 2^64-1: " << seed.err;
+  EXPECT_FALSE(exists("x.nncp"));
+
+  Result help = nncpp("c --help");
+  EXPECT_EQ(help.code, kOk);
+  EXPECT_EQ(help.out.find("ENUM"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("lstm|transformer|trace"), std::string::npos) << help.out;
+  EXPECT_EQ(
+      nncpp("c --model TRANSFORMER --heads 2 --ff 24 --memory 8 --segment 8 " + kFast + " -o m.nncp -- -0")
+          .code,
+      kOk);
+}
+
+TEST_F(Cli, SkippedFilesWarnWithStatus2) {
+  write("x.nncp", "not compressed by us\n");
+  Result twice = nncpp("c " + kFast + " x.nncp");
+  EXPECT_EQ(twice.code, 2) << twice.err;
+  EXPECT_NE(twice.err.find("already has the .nncp suffix"), std::string::npos) << twice.err;
+  EXPECT_FALSE(exists("x.nncp.nncp"));
+  EXPECT_EQ(nncpp("c -f " + kFast + " x.nncp").code, kOk) << "-f compresses it again";
+  EXPECT_TRUE(exists("x.nncp.nncp"));
+
+  fs::create_directory(path("folder"));
+  write("y", "y y y\n");
+  Result dir = nncpp("c " + kFast + " -m folder y");
+  EXPECT_EQ(dir.code, 2) << dir.err;
+  EXPECT_NE(dir.err.find("folder: is a directory"), std::string::npos) << dir.err;
+  EXPECT_TRUE(exists("y.nncp")) << "the other file is still compressed";
+  // A failure outranks a warning.
+  EXPECT_EQ(nncpp("c " + kFast + " -m folder missing").code, kIoError);
+}
+
+TEST_F(Cli, CompressedDataIsNotReadFromATerminal) {
+  for (const char* args : {"d -", "t -", "l -"}) {
+    Result r = nncpp_on_terminal(args, /*stdin_terminal=*/true);
+    EXPECT_EQ(r.code, kUsage) << args << ": " << r.err;
+    EXPECT_NE(r.err.find("not read from a terminal"), std::string::npos) << r.err;
+  }
+}
+
+TEST_F(Cli, RecursiveFoldersAndListTotals) {
+  fs::create_directories(path("tree/sub"));
+  write("tree/a", regress("grammar.lsp", 1500));
+  write("tree/sub/b", regress("xargs.1", 1200));
+  fs::create_symlink("a", path("tree/link"));
+  Result c = nncpp("c " + kFast + " -r --rm tree");
+  ASSERT_EQ(c.code, kOk) << c.err;
+  EXPECT_TRUE(exists("tree/a.nncp"));
+  EXPECT_TRUE(exists("tree/sub/b.nncp"));
+  EXPECT_FALSE(exists("tree/a"));
+  EXPECT_FALSE(exists("tree/link.nncp")) << "symbolic links are not followed";
+  EXPECT_NE(c.err.find("tree/sub/b : "), std::string::npos) << c.err;
+
+  Result l = nncpp("l -r tree");
+  ASSERT_EQ(l.code, kOk) << l.err;
+  EXPECT_NE(l.out.find("file             tree/a.nncp\n"), std::string::npos) << l.out;
+  const std::string total = "total            2 files: 2700 bytes in " +
+                            std::to_string(read("tree/a.nncp").size() + read("tree/sub/b.nncp").size()) +
+                            " bytes, ";
+  EXPECT_NE(l.out.find(total), std::string::npos) << l.out;
+  Result lj = nncpp("l --json tree/a.nncp tree/sub/b.nncp");
+  ASSERT_EQ(lj.code, kOk) << lj.err;
+  Json json;
+  ASSERT_TRUE(json.parse(lj.out)) << lj.out;
+  EXPECT_NE(json.members().at("total").find("\"original_bytes\":2700"), std::string::npos) << lj.out;
+  EXPECT_NE(json.members().at("files").find("\"file\":\"tree/sub/b.nncp\""), std::string::npos) << lj.out;
+
+  EXPECT_EQ(nncpp("t -r tree").code, kOk);
+  Result d = nncpp("d -r tree");
+  ASSERT_EQ(d.code, kOk) << d.err;
+  EXPECT_EQ(read("tree/a"), regress("grammar.lsp", 1500));
+  EXPECT_EQ(read("tree/sub/b"), regress("xargs.1", 1200));
 }
 
 }  // namespace
