@@ -172,7 +172,8 @@ void add_model_options(CLI::App* sub, Overrides* ov) {
   sub->add_option("--mix-count-limit", ov->mix_count_limit, "count that halves a context's counts")
       ->group(expert);
   sub->add_option("--mix-lr", ov->mix_lr, "mixer learning rate")->group(expert);
-  sub->add_option("--mix-weight", ov->mix_weight, "mixer starting weight of each context model")->group(expert);
+  sub->add_option("--mix-weight", ov->mix_weight, "mixer starting weight of each context model")
+      ->group(expert);
   sub->add_option("--mix-escape", ov->mix_escape, "context models: escape count per symbol seen")
       ->group(expert);
   sub->add_option("--block-size", ov->block_kib, "block size in KiB")->check(kCount)->group(expert);

@@ -431,16 +431,16 @@ void decode_member(const uint8_t* file, const Member& member, const Settings& se
       symbols.clear();
       dictionary.tokenize(raw.data(), raw.size(), &symbols);
       EncodeSide replay(symbols.data(), streams_for_block(symbols.size(), settings), /*coding=*/false);
-      bits = code_block(*predictor, mixer.get(), settings, symbols.size(), replay, symbols.data(), progress, job.cancel,
-                        job.profile ? &stats->phases : nullptr);
+      bits = code_block(*predictor, mixer.get(), settings, symbols.size(), replay, symbols.data(), progress,
+                        job.cancel, job.profile ? &stats->phases : nullptr);
       symbol_count = symbols.size();
     } else {
       // Not zero-filled: the coder writes each position before anything reads it, so a block that claims
       // more symbols than its payload holds costs address space, not memory, until the payload runs out.
       std::unique_ptr<uint16_t[]> decoded(new uint16_t[block.symbols]);
       DecodeSide side(payload, block.payload_bytes, streams_for_block(block.symbols, settings));
-      bits = code_block(*predictor, mixer.get(), settings, block.symbols, side, decoded.get(), progress, job.cancel,
-                        job.profile ? &stats->phases : nullptr);
+      bits = code_block(*predictor, mixer.get(), settings, block.symbols, side, decoded.get(), progress,
+                        job.cancel, job.profile ? &stats->phases : nullptr);
       raw.clear();
       dictionary.detokenize(decoded.get(), block.symbols, &raw, block.raw_bytes);
       symbol_count = block.symbols;

@@ -283,7 +283,8 @@ size_t write_file_header(std::ostream& out, const FileHeader& header, uint32_t* 
   std::vector<uint8_t> listed = encode_settings(s, reference_settings(base, vocab, header.original_size));
   if (s.level == 0) {
     for (int level = kMinLevel; level <= kMaxGpuLevel; ++level) {
-      std::vector<uint8_t> candidate = encode_settings(s, reference_settings(level, vocab, header.original_size));
+      std::vector<uint8_t> candidate =
+          encode_settings(s, reference_settings(level, vocab, header.original_size));
       if (candidate.size() < listed.size()) base = level, listed = std::move(candidate);
     }
   }

@@ -10,10 +10,10 @@ struct AttentionShape {
 
 // Transformers for an NVIDIA GPU (levels 11..13). Level 12 is NNCP v3's enwik8/enwik9 profile: 20 layers,
 // d_model 1024, 8 heads, GEGLU 3072, memory 256 + segment 64, 32 streams, with retraining. On inputs of a
-// few MB they learn slower than the LSTM of level 10 (docs/architecture.md, "Choices"); they are meant for large inputs.
-// Level 13 is level 12 with up to 128 streams, for inputs of 64 MB and more: a step reads all weights
-// once whatever the number of streams, so 4x the streams code about 3x the symbols per second, at the cost
-// of 4x fewer optimizer steps per symbol, which a large input can afford. Its streams follow the input
+// few MB they learn slower than the LSTM of level 10 (docs/architecture.md, "Choices"); they are meant for
+// large inputs. Level 13 is level 12 with up to 128 streams, for inputs of 64 MB and more: a step reads all
+// weights once whatever the number of streams, so 4x the streams code about 3x the symbols per second, at the
+// cost of 4x fewer optimizer steps per symbol, which a large input can afford. Its streams follow the input
 // size (below).
 constexpr AttentionShape kAttentionShapes[] = {
     {8, 512, 8, 1536, 128, 32, 32, 1e-3f, 2e-4f},     // 11

@@ -322,6 +322,23 @@ TEST(EngineRoundTrip, WithMatchModel) {
   EXPECT_EQ(off.log.hinted_steps, 0u) << "match model off: hints must be null";
 }
 
+TEST(EngineRoundTrip, WithContextMixing) {
+  // The mixer's distributions are what both sides code: arbitrary bytes, text and repeats round trip,
+  // with several streams sharing the tables and blocks keeping them.
+  Settings s = small_settings(1024, 4, 100, 7, 3);
+  s.mix.models = (1u << 12) - 1;
+  s.mix.table_bits = 12;
+  round_trip(random_binary(3000, 5), s);
+  round_trip(text(5000, 6), s);
+  round_trip(repeat("abc", 3000), s);
+  round_trip(text(2000, 7), s, /*size_known=*/false);
+  Settings off = small_settings(1024, 4, 100, 7, 3);
+  TestBackend a, b;
+  const std::string data = text(5000, 8);
+  EXPECT_LT(compress_string(data, s, a).bytes.size(), compress_string(data, off, b).bytes.size())
+      << "the context models must help on text";
+}
+
 TEST(EngineRoundTrip, DecoderFollowsTheFilesCudaGraphChoice) {
   // An execution choice the header carries as a setting: the decoder adopts it instead of its own default.
   for (bool graphs : {false, true}) {
