@@ -117,6 +117,11 @@ uint64_t max_block_symbols(uint64_t raw_bytes);
 // Most payload bytes a coded block of `symbols` symbols in `streams` streams may take (31 bits per symbol
 // at worst, a flush and a size per stream).
 uint64_t max_block_payload(uint64_t symbols, int streams);
+// The least payload a coded block of `symbols` carries: one byte per 65536 symbols. The writer pads the
+// payload (its last stream) with zero bytes, which decode as the bytes past a stream's end do, so a forged
+// symbol count is refused before any model work instead of costing model time once a confident model
+// stops reading the payload.
+uint64_t min_block_payload(uint64_t symbols);
 
 // The memory decoding a member needs beyond the program itself: the model with its optimizer state and
 // activations, the match table, and the block buffers, in bytes.

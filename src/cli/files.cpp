@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>  // renameat2, RENAME_NOREPLACE (glibc >= 2.28)
 #include <sys/stat.h>
 #include <unistd.h>
@@ -89,6 +90,14 @@ void FdBuf::check_interrupt(const char* verb) const {
 
 FdBuf::int_type FdBuf::underflow() {
   if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
+  // Wait in poll() with a timeout, looking at the flag each time: a signal that came before the read
+  // started (while the model was being built, say) must end the wait too, not only one that interrupts it.
+  for (;;) {
+    check_interrupt("read");
+    pollfd ready{fd_, POLLIN, 0};
+    const int r = ::poll(&ready, 1, 200);
+    if (r > 0 || (r < 0 && errno != EINTR)) break;  // readable, at the end, or an error read() will report
+  }
   ssize_t n;
   while ((n = ::read(fd_, in_.data(), in_.size())) < 0) {
     if (errno != EINTR) throw io_error("read", label_);

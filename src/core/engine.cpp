@@ -517,6 +517,7 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
     double bits = code_block(*predictor, mixer.get(), settings, symbols.size(), side, symbols.data(),
                              progress, job.cancel, job.profile ? &stats.phases : nullptr);
     std::vector<uint8_t> payload = side.finish();
+    payload.resize(std::max<size_t>(payload.size(), min_block_payload(symbols.size())), 0);
     // A block the model expands is stored instead (symbols = 0); the decoder still replays the model on it.
     const bool stored = payload.size() >= raw.size();
     if (stored) payload = raw;

@@ -435,6 +435,10 @@ uint64_t max_block_payload(uint64_t symbols, int streams) {
   return 4 * symbols + 10 * static_cast<uint64_t>(streams) + 16;
 }
 
+uint64_t min_block_payload(uint64_t symbols) {
+  return symbols >> 16;
+}
+
 std::vector<uint8_t> write_stream_table(const std::vector<std::vector<uint8_t>>& streams) {
   std::vector<uint8_t> payload;
   ByteWriter w(&payload);
@@ -504,7 +508,9 @@ std::vector<Member> parse_container(const uint8_t* data, size_t size) {
         corrupt(which + ": symbol count differs from its size");
       const int streams = stored ? 0 : streams_for_block(h.symbols, s);
       h.payload_bytes = static_cast<uint32_t>(r.varint(UINT32_MAX));
-      if (stored ? h.payload_bytes != h.raw_bytes : h.payload_bytes > max_block_payload(h.symbols, streams))
+      if (stored ? h.payload_bytes != h.raw_bytes
+                 : h.payload_bytes > max_block_payload(h.symbols, streams) ||
+                       h.payload_bytes < min_block_payload(h.symbols))
         corrupt(which + ": payload size out of range");
       h.data_crc = r.u32();
       if (h.payload_bytes > r.remaining()) corrupt(which + ": payload runs past the end of the file");

@@ -1262,7 +1262,7 @@ TEST_F(Cli, SignalsEndARunBlockedOnStdinOrStdout) {
   while (data.size() < 300000) data += regress("paper1");
   data.resize(300000);
   write("in", data);
-  compress("in");
+  compress("in", "--block-size 16");  // blocks are written once verified: small ones fill the pipe soon
   int out_pipe[2];
   ASSERT_EQ(::pipe(out_pipe), 0);
   pid_t writer = start_tool(path(""), {"d", "-c", "in.nncp"}, -1, out_pipe[1]);

@@ -110,8 +110,8 @@ std::string forge(const std::string& recipe, std::string file) {
     file[h.encoded_bytes - h.fingerprint.size() + 1] ^= 0x5a;
     return with_container_check(file);
   }
-  if (recipe == "unknown-level") {  // level 13: no such preset
-    file[4] = static_cast<char>((file[4] & 0xf0) | 13);
+  if (recipe == "unknown-level") {  // level 14: no such preset
+    file[4] = static_cast<char>((file[4] & 0xf0) | 14);
     return with_container_check(file);
   }
   if (recipe == "absurd-dictionary-size") {  // 2^32 - 1, in a varint

@@ -412,7 +412,7 @@ TEST(FormatHeader, ReservedBitUnknownLevelAndUnknownSettingAreIncompatible) {
   reserved[4] = static_cast<char>(reserved[4] | 0x80);
   EXPECT_EQ(header_error(reserved), ErrorCode::kIncompatible);
   std::string level = bytes;
-  level[4] = static_cast<char>((level[4] & 0xf0) | 13);
+  level[4] = static_cast<char>((level[4] & 0xf0) | 14);
   EXPECT_EQ(header_error(level), ErrorCode::kIncompatible);
   // Setting id 63 (unassigned) in a settings list.
   FileHeader h = level_header(5, 10);
