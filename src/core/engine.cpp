@@ -474,17 +474,23 @@ int streams_for_block(uint64_t symbols, const Settings& settings) {
 
 Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
   const Clock::time_point start = Clock::now();
+  Settings settings = job.settings;
+  fit_to_input(&settings, job.size_hint);
+  // A level fitted to a large input may ask for the tokenizer (presets.cpp, fit_to_input).
+  TokenizerOptions tokenizer = job.tokenizer;
+  if (settings.codec.max_vocab != job.settings.codec.max_vocab) {
+    tokenizer.max_vocab = static_cast<int>(settings.codec.max_vocab);
+    tokenizer.adaptive = true;
+  }
   // Pass 1: the dictionary, from the leading bytes (kept for coding, so pipes work too).
   std::vector<uint8_t> ahead;
   Dictionary dictionary;
-  if (job.tokenizer.max_vocab > 0) {
+  if (tokenizer.max_vocab > 0) {
     read_more(in, &ahead, job.dictionary_sample_bytes);
     check_cancel(job.cancel);
-    dictionary = build_dictionary(ahead.data(), ahead.size(), job.tokenizer);
+    dictionary = build_dictionary(ahead.data(), ahead.size(), tokenizer);
     check_cancel(job.cancel);
   }
-  Settings settings = job.settings;
-  fit_to_input(&settings, job.size_hint);
   settings.model.vocab = static_cast<uint32_t>(dictionary.vocab_size());
   validate(settings);
 

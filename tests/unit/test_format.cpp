@@ -672,3 +672,29 @@ TEST(Fingerprint, GpuFilesHaveALongerDigest) {
 
 }  // namespace
 }  // namespace nncpp
+
+namespace nncpp {
+namespace {
+
+TEST(FitToInput, LevelsFollowTheInputSize) {
+  Settings small = preset(9);
+  fit_to_input(&small, 100 << 10);
+  EXPECT_EQ(small.model.hidden, preset(5).model.hidden) << "below 256 KiB levels 6..9 take level 5's net";
+  EXPECT_EQ(small.mix.table_bits, 17u) << "about one bucket per input byte";
+  EXPECT_EQ(small.codec.max_vocab, 0u) << "small inputs are coded as bytes";
+  Settings large = preset(5);
+  fit_to_input(&large, 4u << 20);
+  EXPECT_EQ(large.mix.table_bits, 20u);
+  EXPECT_EQ(large.codec.max_vocab, 16384u) << "from 2 MiB on the tokenizer builds a dictionary";
+  Settings custom = preset(5);
+  custom.level = 0;
+  const Settings before = custom;
+  fit_to_input(&custom, 4u << 20);
+  EXPECT_EQ(custom.mix.table_bits, before.mix.table_bits) << "custom settings stay as given";
+  Settings streamed = preset(5);
+  fit_to_input(&streamed, kUnknownSize);
+  EXPECT_EQ(streamed.codec.max_vocab, 0u);
+}
+
+}  // namespace
+}  // namespace nncpp
