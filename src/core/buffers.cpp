@@ -37,32 +37,32 @@ class VectorBuf : public std::streambuf {
   std::vector<uint8_t>* out_;
 };
 
-}  // namespace
-
-std::vector<uint8_t> compress(const void* data, size_t size, const CompressJob& job, Stats* stats) {
+// Runs a stream function (compress or decompress) from a view of data[0, size) into a growing vector.
+template <typename Run>
+std::vector<uint8_t> run_on_buffers(const void* data, size_t size, Stats* stats, Run run) {
   ViewBuf view(data, size);
   std::istream in(&view);
   std::vector<uint8_t> result;
   VectorBuf sink(&result);
   std::ostream out(&sink);
   out.exceptions(std::ios::badbit);
-  CompressJob sized = job;
-  sized.size_hint = size;
-  Stats run = compress(in, out, sized);
-  if (stats != nullptr) *stats = run;
+  Stats done = run(in, out);
+  if (stats != nullptr) *stats = done;
   return result;
 }
 
+}  // namespace
+
+std::vector<uint8_t> compress(const void* data, size_t size, const CompressJob& job, Stats* stats) {
+  CompressJob sized = job;
+  sized.size_hint = size;
+  return run_on_buffers(data, size, stats,
+                        [&](std::istream& in, std::ostream& out) { return compress(in, out, sized); });
+}
+
 std::vector<uint8_t> decompress(const void* data, size_t size, const DecompressJob& job, Stats* stats) {
-  ViewBuf view(data, size);
-  std::istream in(&view);
-  std::vector<uint8_t> result;
-  VectorBuf sink(&result);
-  std::ostream out(&sink);
-  out.exceptions(std::ios::badbit);
-  Stats run = decompress(in, out, job);
-  if (stats != nullptr) *stats = run;
-  return result;
+  return run_on_buffers(data, size, stats,
+                        [&](std::istream& in, std::ostream& out) { return decompress(in, out, job); });
 }
 
 }  // namespace nncpp

@@ -26,10 +26,6 @@ bool is_letter(uint8_t c) {
 ContextHistory::ContextHistory(const std::vector<std::vector<uint8_t>>* symbol_bytes)
     : symbol_bytes_(symbol_bytes), ring_(kRing) {}
 
-void ContextHistory::reset() {
-  *this = ContextHistory(symbol_bytes_);
-}
-
 void ContextHistory::contexts(uint64_t* h) const {
   uint64_t s = 0;
   // Symbol orders: each hash starts from its model's id, so equal histories in two models differ.

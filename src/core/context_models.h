@@ -32,7 +32,6 @@ class ContextHistory {
   // symbol_bytes[s]: the bytes symbol s stands for (empty for the tokenizer's case escapes).
   explicit ContextHistory(const std::vector<std::vector<uint8_t>>* symbol_bytes);
 
-  void reset();
   // Hashes of every context model for the next symbol; hashes[kNumContextModels].
   void contexts(uint64_t* hashes) const;
   // The symbol just coded.
