@@ -67,6 +67,9 @@ struct MixSettings {
   float lr = 2e-3f;             // mixer learning rate
   float initial_weight = 0.3f;  // starting weight of each count model
   float escape = 1.0f;          // escape count per distinct symbol seen in a context (PPM method C: 1)
+  // false: mix whole distributions (core/mixer.h); true: code each symbol as bits and mix bit predictions
+  // (core/bit_mixer.h). count_limit is then the visits after which a bit counter's step stops shrinking.
+  bool binary = false;
 };
 
 // The run-time environment that can change floating-point results (docs/format.md, "Fingerprint").

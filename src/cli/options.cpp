@@ -21,7 +21,7 @@ struct Overrides {
   std::optional<float> lr, lr_floor, beta2, grad_clip, retrain_lr, dropout, train_margin, mix_lr, mix_weight,
       mix_escape;
   std::optional<uint64_t> seed;
-  std::optional<std::string> model;
+  std::optional<std::string> model, mix_domain;
   uint32_t threads = 1;
   std::string device = "cpu";
   std::optional<std::string> dtype;  // default: tf32 for a GPU level on cuda, else float32
@@ -176,6 +176,9 @@ void add_model_options(CLI::App* sub, Overrides* ov) {
       ->group(expert);
   sub->add_option("--mix-escape", ov->mix_escape, "context models: escape count per symbol seen")
       ->group(expert);
+  sub->add_option("--mix-domain", ov->mix_domain, "mix whole distributions (symbol) or bits (binary)")
+      ->check(CLI::IsMember({"symbol", "binary"}))
+      ->group(expert);
   sub->add_option("--block-size", ov->block_kib, "block size in KiB")->check(kCount)->group(expert);
   sub->add_option("--min-stream", ov->min_stream, "minimum symbols per stream")->check(kCount)->group(expert);
 }
@@ -261,12 +264,13 @@ Settings build_settings(const Overrides& ov) {
   apply(ov.mix_lr, &s.mix.lr);
   apply(ov.mix_weight, &s.mix.initial_weight);
   apply(ov.mix_escape, &s.mix.escape);
+  if (ov.mix_domain) s.mix.binary = *ov.mix_domain == "binary";
   bool custom = ov.match_order || ov.vocab || ov.layers || ov.hidden || ov.embed || ov.streams ||
                 ov.segment || ov.lr || ov.lr_floor || ov.lr_decay || ov.beta2 || ov.grad_clip || ov.seed ||
                 ov.block_kib || ov.min_stream || family_changed || ov.heads || ov.ff || ov.memory ||
                 ov.group || ov.retrain_period || ov.retrain_window || ov.retrain_lr || ov.dropout ||
                 ov.train_max_skip || ov.train_margin || ov.mix_models || ov.mix_table_bits ||
-                ov.mix_count_limit || ov.mix_lr || ov.mix_weight || ov.mix_escape;
+                ov.mix_count_limit || ov.mix_lr || ov.mix_weight || ov.mix_escape || ov.mix_domain;
   if (custom) s.level = 0;
   s.runtime.threads = ov.threads;
   s.runtime.device = ov.device;

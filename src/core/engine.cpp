@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/bit_mixer.h"
 #include "core/byte_io.h"
 #include "core/checksum.h"
 #include "core/match_model.h"
@@ -84,6 +85,29 @@ class EncodeSide {
       if (coding) encoders_[b].encode(ranges[b].low, ranges[b].freq);
     }
   }
+  // Codes stream b's symbol at pos as bits through the binary mixer; returns it and sets *prob to the
+  // product of its bits' probabilities.
+  uint16_t code_bits(int b, size_t pos, BitMixer& mixer, float* prob) {
+    const uint16_t symbol = symbols_[pos];
+    float p = 1.0f;
+    for (int k = mixer.bits() - 1; k >= 0; --k) {
+      const int bit = symbol >> k & 1;
+      const uint32_t p1 = mixer.p1(b);
+      if (p1 != 0) {
+        const uint32_t one = p1 << (kFreqBits - 16);
+        if (!encoders_.empty()) {
+          if (bit)
+            encoders_[b].encode(0, one);
+          else
+            encoders_[b].encode(one, kFreqTotal - one);
+        }
+        p *= bit ? static_cast<float>(p1) / 65536.0f : static_cast<float>(65536 - p1) / 65536.0f;
+      }
+      mixer.update(b, bit);
+    }
+    *prob = p;
+    return symbol;
+  }
   void check_payload() const {}
 
   // Finishes every stream and returns the block payload (docs/format.md, "Streams and the payload").
@@ -133,6 +157,28 @@ class DecodeSide {
       }
       decoders_[b].consume(ranges[b].low, ranges[b].freq);
     }
+  }
+
+  uint16_t code_bits(int b, size_t /*pos*/, BitMixer& mixer, float* prob) {
+    uint32_t symbol = 0;
+    float p = 1.0f;
+    for (int k = mixer.bits() - 1; k >= 0; --k) {
+      const uint32_t p1 = mixer.p1(b);
+      int bit = 0;
+      if (p1 != 0) {
+        const uint32_t one = p1 << (kFreqBits - 16);
+        bit = decoders_[b].target() < one;
+        if (bit)
+          decoders_[b].consume(0, one);
+        else
+          decoders_[b].consume(one, kFreqTotal - one);
+        p *= bit ? static_cast<float>(p1) / 65536.0f : static_cast<float>(65536 - p1) / 65536.0f;
+      }
+      symbol = symbol << 1 | bit;
+      mixer.update(b, bit);
+    }
+    *prob = p;
+    return static_cast<uint16_t>(symbol);
   }
 
   // A valid payload never needs more than kMaxValidOverrun bytes past a stream's end, at any point: reading
@@ -198,8 +244,14 @@ class PhaseTimer {
   Clock::time_point start_;
 };
 
+// The context mixer of a block, in the symbol or the binary domain (at most one of them).
+struct Mixers {
+  std::unique_ptr<ContextMixer> symbol;
+  std::unique_ptr<BitMixer> binary;
+};
+
 template <typename Side>
-double code_block(Predictor& predictor, ContextMixer* mixer, const Settings& settings, size_t n, Side& side,
+double code_block(Predictor& predictor, Mixers& mixers, const Settings& settings, size_t n, Side& side,
                   uint16_t* symbols, const BlockProgress& progress, const std::atomic<bool>* cancel,
                   Stats::Phases* profile) {
   // Each phase's share of the profile (nullptr when off).
@@ -230,6 +282,9 @@ double code_block(Predictor& predictor, ContextMixer* mixer, const Settings& set
     matches->reset(symbols, n, stream_len, streams);
   }
 
+  ContextMixer* mixer = mixers.symbol.get();
+  BitMixer* bit_mixer = mixers.binary.get();
+  if (bit_mixer != nullptr) bit_mixer->reset_streams(streams);
   std::vector<float> mixed;  // [streams][vocab]: the mixer's distributions
   if (mixer != nullptr) {
     mixed.resize(static_cast<size_t>(streams) * vocab);
@@ -265,7 +320,16 @@ double code_block(Predictor& predictor, ContextMixer* mixer, const Settings& set
         }
         probs = mixed.data();
       }
-      {
+      if (bit_mixer != nullptr) {
+        PhaseTimer timer(predictor, phase(&Stats::Phases::mix));
+        if (probs == nullptr)
+          throw Error(ErrorCode::kUsage, "context mixing needs the model's distributions on the host");
+        for (int b = 0; b < streams; ++b) {
+          if (!live[b]) continue;
+          bit_mixer->begin(b, probs + static_cast<size_t>(b) * vocab, matches ? hints[b] : no_hint);
+          coded[b] = side.code_bits(b, pos[b], *bit_mixer, &ranges[b].prob);
+        }
+      } else {
         PhaseTimer timer(predictor, phase(&Stats::Phases::code));
         side.code(predictor, probs, vocab, live.data(), pos.data(), cum.data(), coded.data(), ranges.data());
       }
@@ -362,10 +426,15 @@ std::vector<std::vector<uint8_t>> symbol_bytes_of(const Dictionary& dictionary) 
   return bytes;
 }
 
-std::unique_ptr<ContextMixer> make_mixer(const Settings& settings,
-                                         const std::vector<std::vector<uint8_t>>& symbol_bytes) {
-  if (settings.mix.models == 0) return nullptr;
-  return std::make_unique<ContextMixer>(settings.mix, static_cast<int>(settings.model.vocab), &symbol_bytes);
+Mixers make_mixer(const Settings& settings, const std::vector<std::vector<uint8_t>>& symbol_bytes) {
+  Mixers mixers;
+  if (settings.mix.models == 0) return mixers;
+  const int vocab = static_cast<int>(settings.model.vocab);
+  if (settings.mix.binary)
+    mixers.binary = std::make_unique<BitMixer>(settings.mix, vocab, &symbol_bytes);
+  else
+    mixers.symbol = std::make_unique<ContextMixer>(settings.mix, vocab, &symbol_bytes);
+  return mixers;
 }
 
 void write_raw(std::ostream& out, const std::vector<uint8_t>& raw) {
@@ -406,7 +475,7 @@ void decode_member(const uint8_t* file, const Member& member, const Settings& se
     dictionary = Dictionary::deserialize(header.dictionary.data(), header.dictionary.size());
   std::unique_ptr<Predictor> predictor = job.backend->create(settings);
   const std::vector<std::vector<uint8_t>> symbol_bytes = symbol_bytes_of(dictionary);
-  std::unique_ptr<ContextMixer> mixer = make_mixer(settings, symbol_bytes);
+  Mixers mixers = make_mixer(settings, symbol_bytes);
 
   stats->dictionary_bytes += header.dictionary.size();
   Crc32 total_crc;
@@ -431,7 +500,7 @@ void decode_member(const uint8_t* file, const Member& member, const Settings& se
       symbols.clear();
       dictionary.tokenize(raw.data(), raw.size(), &symbols);
       EncodeSide replay(symbols.data(), streams_for_block(symbols.size(), settings), /*coding=*/false);
-      bits = code_block(*predictor, mixer.get(), settings, symbols.size(), replay, symbols.data(), progress,
+      bits = code_block(*predictor, mixers, settings, symbols.size(), replay, symbols.data(), progress,
                         job.cancel, job.profile ? &stats->phases : nullptr);
       symbol_count = symbols.size();
     } else {
@@ -439,7 +508,7 @@ void decode_member(const uint8_t* file, const Member& member, const Settings& se
       // more symbols than its payload holds costs address space, not memory, until the payload runs out.
       std::unique_ptr<uint16_t[]> decoded(new uint16_t[block.symbols]);
       DecodeSide side(payload, block.payload_bytes, streams_for_block(block.symbols, settings));
-      bits = code_block(*predictor, mixer.get(), settings, block.symbols, side, decoded.get(), progress,
+      bits = code_block(*predictor, mixers, settings, block.symbols, side, decoded.get(), progress,
                         job.cancel, job.profile ? &stats->phases : nullptr);
       raw.clear();
       dictionary.detokenize(decoded.get(), block.symbols, &raw, block.raw_bytes);
@@ -505,7 +574,7 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
   stats.output_bytes = write_file_header(out, header, &container_crc);
   std::unique_ptr<Predictor> predictor = job.backend->create(settings);
   const std::vector<std::vector<uint8_t>> symbol_bytes = symbol_bytes_of(dictionary);
-  std::unique_ptr<ContextMixer> mixer = make_mixer(settings, symbol_bytes);
+  Mixers mixers = make_mixer(settings, symbol_bytes);
 
   stats.dictionary_bytes = header.dictionary.size();
   Crc32 total_crc;
@@ -520,8 +589,8 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
     dictionary.tokenize(raw.data(), raw.size(), &symbols);
     EncodeSide side(symbols.data(), streams_for_block(symbols.size(), settings));
     BlockProgress progress{&job.on_progress, done, raw.size()};
-    double bits = code_block(*predictor, mixer.get(), settings, symbols.size(), side, symbols.data(),
-                             progress, job.cancel, job.profile ? &stats.phases : nullptr);
+    double bits = code_block(*predictor, mixers, settings, symbols.size(), side, symbols.data(), progress,
+                             job.cancel, job.profile ? &stats.phases : nullptr);
     std::vector<uint8_t> payload = side.finish();
     payload.resize(std::max<size_t>(payload.size(), min_block_payload(symbols.size())), 0);
     // A block the model expands is stored instead (symbols = 0); the decoder still replays the model on it.

@@ -148,6 +148,7 @@ const std::vector<SettingRow>& setting_rows() {
       row<&S::mix, &X::lr>(67, "mixer lr"),
       row<&S::mix, &X::initial_weight>(68, "mixer initial weight"),
       row<&S::mix, &X::escape>(69, "context escape"),
+      row<&S::mix, &X::binary>(70, "mixer binary domain"),
   };
   return rows;
 }

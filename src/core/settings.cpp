@@ -52,10 +52,11 @@ uint64_t model_memory_bytes(const Settings& s) {
     params = V * E + L * 4 * H * (E + 2 * H) + V * L * H;
     activations = B * m.segment * (V + L * (E + 8 * H));
   }
-  // The mixer's context tables: 32-byte buckets, 2^table_bits per model.
-  uint64_t tables = 0;
+  // The mixer's context tables: 2^table_bits buckets per model, of 32 bytes (symbol domain) or 64 bytes
+  // (binary domain, which also keeps a probability map of 65536 x 33 16-bit points).
+  uint64_t tables = s.mix.binary ? uint64_t{65536} * 33 * 2 : 0;
   for (uint32_t i = 0; i < 32; ++i)
-    if (s.mix.models >> i & 1) tables += (uint64_t{32} << s.mix.table_bits);
+    if (s.mix.models >> i & 1) tables += (uint64_t{s.mix.binary ? 64u : 32u} << s.mix.table_bits);
   return (2 * params + activations) * sizeof(float) + tables;
 }
 
@@ -107,7 +108,8 @@ void validate(const Settings& s) {
   const MixSettings& x = s.mix;
   require(x.models < (1u << 12), "context models (bit mask of 12 models)");
   require(x.table_bits >= 10 && x.table_bits <= 24, "context table bits (10..24)");
-  require(x.count_limit >= 2 && x.count_limit <= 60000, "context count limit (2..60000)");
+  require(x.count_limit >= 2 && x.count_limit <= (x.binary ? 1023 : 60000),
+          x.binary ? "context count limit (2..1023 in the binary domain)" : "context count limit (2..60000)");
   require(finite_positive(x.lr) && x.lr < 1.0f, "mixer lr (0..1)");
   require(std::isfinite(x.initial_weight) && std::fabs(x.initial_weight) <= 4.0f, "mixer initial weight");
   require(finite_positive(x.escape) && x.escape <= 64.0f, "context escape (0..64)");

@@ -339,6 +339,28 @@ TEST(EngineRoundTrip, WithContextMixing) {
       << "the context models must help on text";
 }
 
+TEST(EngineRoundTrip, WithContextMixingInTheBinaryDomain) {
+  // Symbols coded bit by bit: bytes, a vocabulary of odd size (tokens whose top bits are not all used),
+  // several streams and blocks, unknown size; the context models must still help.
+  Settings s = small_settings(1024, 4, 100, 7, 3);
+  s.mix.models = (1u << 12) - 1;
+  s.mix.table_bits = 12;
+  s.mix.binary = true;
+  s.mix.count_limit = 255;
+  round_trip(random_binary(3000, 5), s);
+  round_trip(text(5000, 6), s);
+  round_trip(repeat("abc", 3000), s);
+  round_trip(text(2000, 7), s, /*size_known=*/false);
+  Settings tokens = s;
+  tokens.codec.max_vocab = 300;
+  round_trip(text(6000, 9), tokens);
+  Settings off = small_settings(1024, 4, 100, 7, 3);
+  TestBackend a, b;
+  const std::string data = text(5000, 8);
+  EXPECT_LT(compress_string(data, s, a).bytes.size(), compress_string(data, off, b).bytes.size())
+      << "the context models must help on text";
+}
+
 TEST(EngineRoundTrip, DecoderFollowsTheFilesCudaGraphChoice) {
   // An execution choice the header carries as a setting: the decoder adopts it instead of its own default.
   for (bool graphs : {false, true}) {

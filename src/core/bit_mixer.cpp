@@ -1,0 +1,241 @@
+#include "core/bit_mixer.h"
+
+#include <algorithm>
+
+#include "core/fast_math.h"
+
+namespace nncpp {
+namespace {
+
+// Counters: the probability of a 1 in the top 22 bits, the visits (saturating at the limit) in the low 10.
+constexpr uint32_t kCounterHalf = (1u << 21) << 10;
+int counter_p16(uint32_t c) {
+  return static_cast<int>(c >> 16);
+}
+int counter_visits(uint32_t c) {
+  return static_cast<int>(c & 1023);
+}
+
+uint64_t mix64(uint64_t x) {  // splitmix64's finaliser
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x;
+}
+
+constexpr int kApmBuckets = 33;  // interpolation points over the logistic domain, 256 apart
+constexpr int kWeightOne = 1 << 16;
+
+}  // namespace
+
+Logistic::Logistic() : squash_(2 * kMaxLogit + 1), stretch_(65536) {
+  for (int x = -kMaxLogit; x <= kMaxLogit; ++x) {
+    const float p = 1.0f / (1.0f + exp2_approx(static_cast<float>(-x) / 256.0f));
+    const int p16 = static_cast<int>(p * 65536.0f + 0.5f);
+    squash_[x + kMaxLogit] = static_cast<uint16_t>(std::clamp(p16, 1, 65535));
+  }
+  // stretch(p) = the x whose squash is nearest above p: monotone, and stretch(squash(x)) ≈ x.
+  int p = 0;
+  for (int x = -kMaxLogit; x <= kMaxLogit; ++x) {
+    const int v = squash_[x + kMaxLogit];
+    for (; p <= v; ++p) stretch_[p] = static_cast<int16_t>(x);
+  }
+  for (; p < 65536; ++p) stretch_[p] = kMaxLogit;
+}
+
+BitTable::BitTable(int bits) : shift_(64 - bits), buckets_(size_t{1} << bits) {}
+
+BitTable::Bucket* BitTable::find(uint64_t hash) {
+  const size_t i = static_cast<size_t>(hash >> shift_) & ~size_t{1};
+  const uint32_t check = static_cast<uint32_t>(hash) | 1;
+  Bucket* a = &buckets_[i];
+  Bucket* b = &buckets_[i + 1];
+  if (a->check == check) return a;
+  if (b->check == check) return b;
+  // Replace the one whose first node was seen less (an empty bucket has 0 visits).
+  Bucket* victim = counter_visits(b->node[0]) < counter_visits(a->node[0]) ? b : a;
+  victim->check = check;
+  std::fill(std::begin(victim->node), std::end(victim->node), kCounterHalf);
+  return victim;
+}
+
+BitMixer::BitMixer(const MixSettings& settings, int vocab,
+                   const std::vector<std::vector<uint8_t>>* symbol_bytes)
+    : settings_(settings), vocab_(vocab), symbol_bytes_(symbol_bytes), reciprocal_(1024) {
+  bits_ = 1;
+  while ((1 << bits_) < vocab_) ++bits_;
+  for (int n = 0; n < 1024; ++n) reciprocal_[n] = static_cast<int>(65536.0 * 2 / (2 * n + 3));
+  const int table_bits = std::max(10, static_cast<int>(settings.table_bits));
+  for (int i = 0; i < kNumContextModels; ++i) {
+    table_of_[i] = -1;
+    if (settings.models >> i & 1) {
+      table_of_[i] = static_cast<int>(tables_.size());
+      tables_.emplace_back(table_bits);
+    }
+  }
+  order0_.assign(size_t{1} << bits_, kCounterHalf);
+  match_counters_.assign(64, kCounterHalf);
+  const int sets_a = bits_ <= 12 ? 1 << bits_ : bits_;
+  weights_a_.assign(static_cast<size_t>(sets_a) * kInputs, 0);
+  weights_b_.assign(static_cast<size_t>(kSelectB) * kInputs, 0);
+  weights_c_.assign(static_cast<size_t>(256) * kInputs, 0);
+  apm_.resize(size_t{kApmContexts} * kApmBuckets);
+  for (int c = 0; c < kApmContexts; ++c)
+    for (int j = 0; j < kApmBuckets; ++j)
+      apm_[static_cast<size_t>(c) * kApmBuckets + j] =
+          static_cast<uint16_t>(logistic_.squash((j - 16) * 256));
+}
+
+void BitMixer::reset_streams(int streams) {
+  streams_.clear();
+  streams_.reserve(streams);
+  for (int b = 0; b < streams; ++b) {
+    streams_.emplace_back(symbol_bytes_);
+    streams_.back().tree.resize(size_t{2} << bits_);
+  }
+}
+
+void BitMixer::begin(int b, const float* net, const MatchHint& hint) {
+  StreamState& st = streams_[b];
+  st.history.contexts(st.hashes);
+  st.c0 = 1;
+  st.done = 0;
+  st.nibble_node = 1;
+  st.hint = hint.symbol < vocab_ ? hint : MatchHint{};
+  // Subtree sums, leaves first, in a fixed order.
+  float* tree = st.tree.data();
+  const int leaves = 1 << bits_;
+  for (int s = 0; s < leaves; ++s) tree[leaves + s] = s < vocab_ ? std::max(net[s], 0.0f) : 0.0f;
+  for (int k = leaves - 1; k >= 1; --k) tree[k] = tree[2 * k] + tree[2 * k + 1];
+}
+
+int BitMixer::apm(int context, int x, StreamState& st) {
+  // Interpolate between the two points around x; remember the nearer one for the update.
+  const int pos = (Logistic::clamp(x) + 4096) * 32;  // [32, 262112]: 13 fraction bits
+  const int j = pos >> 13, w = pos & 8191;
+  const size_t at = static_cast<size_t>(context) * kApmBuckets + j;
+  st.apm_index = static_cast<int>(at + (w >> 12));
+  return (apm_[at] * (8192 - w) + apm_[at + 1] * w) >> 13;
+}
+
+void BitMixer::update_apm(const StreamState& st, int bit) {
+  uint16_t& p = apm_[st.apm_index];
+  const int target = bit ? 65535 : 0;
+  p = static_cast<uint16_t>(p + ((target - p) >> 6));
+}
+
+void BitMixer::update_counter(uint32_t* counter, int bit) const {
+  const uint32_t c = *counter;
+  const int n = counter_visits(c);
+  const int64_t p = c >> 10;
+  const int64_t target = bit ? (1 << 22) - 1 : 0;
+  const int64_t next = p + (((target - p) * reciprocal_[n]) >> 16);
+  const int limit = static_cast<int>(settings_.count_limit);
+  *counter = static_cast<uint32_t>(next << 10) | static_cast<uint32_t>(n < limit ? n + 1 : limit);
+}
+
+uint32_t BitMixer::p1(int b) {
+  StreamState& st = streams_[b];
+  const int rest = bits_ - st.done - 1;  // bits after this one
+  if (st.done % 4 == 0) {  // a new 4-bit group: find each model's bucket for context + bits so far
+    st.nibble_node = 1;
+    for (int i = 0; i < kNumContextModels; ++i)
+      st.bucket[i] = table_of_[i] < 0
+                         ? nullptr
+                         : tables_[table_of_[i]].find(mix64(st.hashes[i] + st.c0 * 0x9E3779B97F4A7C15ull));
+  }
+  // The smallest symbol whose prefix is c0 followed by a 1.
+  const uint32_t first_with_one = ((2 * st.c0 + 1) << rest) - (1u << bits_);
+  st.forced = first_with_one >= static_cast<uint32_t>(vocab_);
+  if (st.forced) return 0;
+
+  int* x = st.x;
+  // The network: 256·log2 of the odds of its subtrees.
+  const float one = st.tree[2 * st.c0 + 1], zero = st.tree[2 * st.c0];
+  if (one <= 0.0f)
+    x[kNetInput] = -Logistic::kMaxLogit;
+  else if (zero <= 0.0f)
+    x[kNetInput] = Logistic::kMaxLogit;
+  else
+    x[kNetInput] = Logistic::clamp(static_cast<int>(256.0f * (log2_approx(one) - log2_approx(zero))));
+  st.counter[0] = &order0_[st.c0];
+  x[kOrder0Input] = logistic_.stretch(counter_p16(order0_[st.c0]));
+  int known = 0;  // symbol orders whose node has been seen
+  for (int i = 0; i < kNumContextModels; ++i) {
+    if (st.bucket[i] == nullptr) {
+      st.counter[i + 1] = nullptr;
+      x[kModelInput + i] = 0;
+      continue;
+    }
+    uint32_t* c = &st.bucket[i]->node[st.nibble_node - 1];
+    st.counter[i + 1] = c;
+    const bool seen = counter_visits(*c) > 0;
+    x[kModelInput + i] = seen ? logistic_.stretch(counter_p16(*c)) : 0;
+    if (seen && i <= kOrder6) ++known;
+  }
+  // The match model: its predicted symbol's bit while the prefix still agrees.
+  st.match_expected = -1;
+  int match_state = 0;
+  x[kMatchInput] = 0;
+  if (st.hint.length > 0 && (static_cast<uint32_t>(st.hint.symbol) + (1u << bits_)) >> (rest + 1) == st.c0) {
+    st.match_expected = st.hint.symbol >> rest & 1;
+    const int length = std::min<int>(st.hint.length, 31);
+    const int p = counter_p16(match_counters_[length * 2 + st.match_expected]);
+    const int s = logistic_.stretch(p);
+    x[kMatchInput] = st.match_expected ? s : -s;
+    match_state = length < 8 ? 1 : (length < 16 ? 2 : 3);
+  }
+  x[kBiasInput] = 256;
+
+  st.set_a = bits_ <= 12 ? static_cast<int>(st.c0) : st.done;
+  st.set_b = (match_state * 8 + known) * 2 + (st.done == 0);
+  const int32_t* wa = &weights_a_[static_cast<size_t>(st.set_a) * kInputs];
+  const int32_t* wb = &weights_b_[static_cast<size_t>(st.set_b) * kInputs];
+  st.set_c = st.last_symbol & 255;
+  const int32_t* wc = &weights_c_[static_cast<size_t>(st.set_c) * kInputs];
+  int64_t dot = 0;
+  for (int i = 0; i < kInputs; ++i) dot += static_cast<int64_t>(x[i]) * (wa[i] + wb[i] + wc[i]);
+  const int mixed = Logistic::clamp(static_cast<int>(dot >> 16));
+  st.p_mix = logistic_.squash(mixed);
+  // The APM refines the mixer's output by the bits so far and the last symbol; averaging the two was better
+  // than either alone, and a second APM by the bits alone gained nothing.
+  const uint32_t h = static_cast<uint32_t>(mix64(st.c0 * 0x10001ull + st.last_symbol) >> 48);
+  const int p = (st.p_mix + apm(static_cast<int>(h), mixed, st)) >> 1;
+  return static_cast<uint32_t>(std::clamp(p, 1, 65535));
+}
+
+void BitMixer::update(int b, int bit) {
+  StreamState& st = streams_[b];
+  if (!st.forced) {
+    const int err = (bit << 16) - st.p_mix;
+    const int64_t rate = static_cast<int64_t>(settings_.lr * 65536.0f);
+    int32_t* wa = &weights_a_[static_cast<size_t>(st.set_a) * kInputs];
+    int32_t* wb = &weights_b_[static_cast<size_t>(st.set_b) * kInputs];
+    int32_t* wc = &weights_c_[static_cast<size_t>(st.set_c) * kInputs];
+    // One error moves all three weight sets: the weights in use are their sum (a two-layer mixer that
+    // mixed the three sets' outputs lost 0.6%).
+    for (int i = 0; i < kInputs; ++i) {
+      const int64_t step = (static_cast<int64_t>(st.x[i]) * err * rate) >> 24;
+      wa[i] = static_cast<int32_t>(std::clamp<int64_t>(wa[i] + step, -(kWeightOne << 4), kWeightOne << 4));
+      wb[i] = static_cast<int32_t>(std::clamp<int64_t>(wb[i] + step, -(kWeightOne << 4), kWeightOne << 4));
+      wc[i] = static_cast<int32_t>(std::clamp<int64_t>(wc[i] + step, -(kWeightOne << 4), kWeightOne << 4));
+    }
+    for (int i = 0; i <= kNumContextModels; ++i)
+      if (st.counter[i] != nullptr) update_counter(st.counter[i], bit);
+    if (st.match_expected >= 0)
+      update_counter(&match_counters_[std::min<int>(st.hint.length, 31) * 2 + st.match_expected],
+                     bit == st.match_expected);
+    update_apm(st, bit);
+  }
+  st.c0 = 2 * st.c0 + bit;
+  st.nibble_node = 2 * st.nibble_node + bit;
+  if (++st.done == bits_) {
+    const uint16_t symbol = static_cast<uint16_t>(st.c0 - (1u << bits_));
+    st.history.push(symbol);
+    st.last_symbol = symbol;
+  }
+}
+
+}  // namespace nncpp

@@ -1,0 +1,119 @@
+// Context mixing in the binary domain (paq8, cmix): each symbol is coded as its index's bits, most
+// significant first. For every bit the network's distribution gives P(bit = 1) by summing the subtree of
+// symbols that agree with the bits so far; the context models give their own adaptive bit probabilities for
+// the same node; a gated logistic mixer combines them and two adaptive probability maps (APM/SSE) refine the
+// result, which the range coder codes as a binary decision. Everything after the network's floats is integer
+// arithmetic, so both sides compute the same bits on any machine.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/context_models.h"
+#include "nncpp/predictor.h"
+#include "nncpp/settings.h"
+
+namespace nncpp {
+
+// The logistic domain in fixed point: x = 256·log2(p1 / p0), clamped to ±kMaxLogit; probabilities in
+// units of 1/65536, in [1, 65535].
+class Logistic {
+ public:
+  static constexpr int kMaxLogit = 4095;
+  Logistic();
+  static int clamp(int x) { return x < -kMaxLogit ? -kMaxLogit : (x > kMaxLogit ? kMaxLogit : x); }
+  int squash(int x) const { return squash_[clamp(x) + kMaxLogit]; }
+  int stretch(int p16) const { return stretch_[p16]; }
+
+ private:
+  std::vector<uint16_t> squash_;  // [2·kMaxLogit + 1]
+  std::vector<int16_t> stretch_;  // [65536], the inverse of squash_
+};
+
+// Hashed table of bit predictors for one context model: a bucket holds the 15 nodes of the binary tree of
+// one 4-bit group of a symbol's bits (a nibble of a byte) under one context.
+class BitTable {
+ public:
+  struct Bucket {
+    uint32_t check;     // hash bits that tell contexts of the same index apart (never 0 when used)
+    uint32_t node[15];  // counters (bit_mixer.cpp): probability of a 1 and how often the node was seen
+  };
+  static_assert(sizeof(Bucket) == 64, "a bucket is one cache line");
+
+  explicit BitTable(int bits);
+  // The bucket of this context, claimed (and cleared) if it was not there.
+  Bucket* find(uint64_t hash);
+
+ private:
+  int shift_;
+  std::vector<Bucket> buckets_;
+};
+
+class BitMixer {
+ public:
+  // symbol_bytes[s]: the bytes of symbol s (context_models.h); must outlive the mixer.
+  BitMixer(const MixSettings& settings, int vocab, const std::vector<std::vector<uint8_t>>* symbol_bytes);
+
+  // Bits per symbol: ceil(log2(vocab)), at least 1.
+  int bits() const { return bits_; }
+  // Starts a block of `streams` streams (empty histories); tables and weights persist.
+  void reset_streams(int streams);
+  // Starts stream b's next symbol: the network's distribution net[vocab] and the match model's hint.
+  void begin(int b, const float* net, const MatchHint& hint);
+  // P(next bit of stream b's symbol = 1) in 1/65536, in [1, 65535]; 0 when no symbol has that bit (the bit
+  // is 0 and is not coded).
+  uint32_t p1(int b);
+  // The bit was `bit`: learn from it and move on; after the last bit the symbol joins the history.
+  void update(int b, int bit);
+
+ private:
+  // Inputs: the network, order 0, the models, the match model, a bias.
+  static constexpr int kNetInput = 0, kOrder0Input = 1, kModelInput = 2;
+  static constexpr int kMatchInput = kModelInput + kNumContextModels, kBiasInput = kMatchInput + 1;
+  static constexpr int kInputs = kBiasInput + 1;
+  static constexpr int kApmContexts = 1 << 16;
+  static constexpr int kSelectB =
+      64;  // weight sets chosen by match state and by how many orders know the node
+
+  struct StreamState {
+    ContextHistory history;
+    uint64_t hashes[kNumContextModels];
+    std::vector<float> tree;  // [2^(bits+1)]: node k = the network's probability of the prefix k
+    uint32_t c0 = 1;          // 1 followed by the bits coded so far
+    int done = 0;             // bits coded so far
+    int nibble_node = 1;      // node within the current 4-bit group's tree, 1..15
+    BitTable::Bucket* bucket[kNumContextModels] = {};
+    MatchHint hint;
+    uint16_t last_symbol = 0;
+    // The current bit's prediction, kept for update().
+    bool forced = false;
+    int x[kInputs] = {};
+    uint32_t* counter[kNumContextModels + 1] = {};  // order 0 and the models' counters for this node
+    int set_a = 0, set_b = 0, set_c = 0;
+    int match_expected = -1;  // the match model's bit, -1 = none
+    int p_mix = 32768, apm_index = 0;
+    explicit StreamState(const std::vector<std::vector<uint8_t>>* bytes) : history(bytes) {}
+  };
+
+  int apm(int context, int x, StreamState& st);
+  void update_apm(const StreamState& st, int bit);
+  void update_counter(uint32_t* counter, int bit) const;
+
+  MixSettings settings_;
+  int vocab_;
+  int bits_;
+  const std::vector<std::vector<uint8_t>>* symbol_bytes_;
+  Logistic logistic_;
+  std::vector<int> reciprocal_;           // [1024]: 65536 / (n + 1.5), the counters' step after n visits
+  std::vector<BitTable> tables_;          // one per model that is on
+  int table_of_[kNumContextModels];       // index into tables_, -1 = model off
+  std::vector<uint32_t> order0_;          // [2^bits] counters by prefix
+  std::vector<uint32_t> match_counters_;  // [32][2]: by match length and expected bit
+  std::vector<int32_t> weights_a_;        // [sets_a][kInputs], 16 fraction bits
+  std::vector<int32_t> weights_b_;        // [kSelectB][kInputs]
+  std::vector<int32_t> weights_c_;        // [256][kInputs] by the last symbol's low byte
+  std::vector<uint16_t> apm_;  // [kApmContexts][33]: refined probability by context and mixer output
+  std::vector<StreamState> streams_;
+};
+
+}  // namespace nncpp
