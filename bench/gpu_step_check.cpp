@@ -2,7 +2,7 @@
 // the build has them) against the training forward over the same memory and weights, at level 12's head
 // size, memory, segment and streams (two layers and a small vocabulary, to be quick). The unit test
 // CachedStepsEqualTheBatchForward checks the same on the CPU; this is its GPU counterpart, built only with
-// the fused kernels (CMakeLists.txt) and run by hand or by bench/gpu_bench.sh.
+// the fused kernels (CMakeLists.txt) and run by hand or by bench/gpu_check.sh.
 //
 //   build-gpu/gpu_step_check   prints the worst difference per segment and how many coding-table ranges
 //                              differ; exit 0 if both are small, 1 if the step differs, 3 if the tables do
