@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds nncpp against the PyTorch installation's CUDA LibTorch on a GPU machine without internet or apt
 # (CLI11/spdlog/fmt carried in .gpu-deps, made with scripts/gpu_deps.sh .gpu-deps), then
-# round-trips a sample on cuda and cpu in separate processes and checks that a cuda file is refused on cpu.
+# runs build-gpu/gpu_step_check when it was built, round-trips a sample on cuda and cpu in separate processes
+# and checks that a cuda file is refused on cpu.
 # Usage: bench/gpu_check.sh [sample] [level...]   (prints a table; logs under ${OUT:-/tmp})
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,8 @@ levels=${*:-1 5}
 source bench/gpu_env.sh
 $nncpp -V
 nvidia-smi -L || true
+# The fused step kernels (built when nvcc was found) against the Torch ops (docs/testing.md)
+if [[ -x build-gpu/gpu_step_check ]]; then build-gpu/gpu_step_check | tail -2; fi
 work=$(mktemp -d)
 printf '%-6s %-6s %10s %8s %10s %10s\n' device level bytes bpb c_KB/s d_KB/s
 for device in cuda cpu; do

@@ -4,6 +4,10 @@
 out=${OUT:-/tmp}
 deps=$PWD/.gpu-deps/usr
 prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+# nvcc for the fused step kernels (src/model/step_kernels.cu), also where it is not on the PATH
+if [[ -z ${CUDACXX:-} ]] && ! command -v nvcc >/dev/null && [[ -x /usr/local/cuda/bin/nvcc ]]; then
+  export CUDACXX=/usr/local/cuda/bin/nvcc
+fi
 cmake -S . -B build-gpu -DNNCPP_BUILD_TESTS=OFF -DCMAKE_PREFIX_PATH="$prefix;$deps" >"$out/cmake.log" 2>&1
 cmake --build build-gpu -j"$(nproc)" >"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
 export LD_LIBRARY_PATH=$deps/lib/x86_64-linux-gnu:$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")'):${LD_LIBRARY_PATH:-}

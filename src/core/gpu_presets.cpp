@@ -34,6 +34,10 @@ Settings gpu_preset(int level) {
   // 1.7878 / 140; 4x640 lr 4e-3 1.7883 / 135; 4x640 lr 6e-3 1.7752 / 138; 5x512 lr 4e-3 1.7953 / 125.
   Settings s = preset(kMaxLevel);
   s.level = static_cast<uint8_t>(level);
+  // The GPU levels code the tokenizer's symbols and leave the context mixer off: their inputs are large,
+  // where the network carries the ratio, and with the mixer every distribution would cross to the host.
+  s.mix = MixSettings();
+  s.codec.max_vocab = 16384;
   if (level == kMinGpuLevel) {
     s.model.layers = 4;
     s.model.hidden = 640;

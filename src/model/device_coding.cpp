@@ -4,12 +4,30 @@
 
 #include "core/quantize.h"
 
+#ifdef NNCPP_STEP_KERNELS
+#include <c10/cuda/CUDAStream.h>
+
+#include "step_kernels.h"
+#endif
+
 namespace nncpp {
 
 void DeviceCoder::set(const torch::Tensor& probs) {
   torch::NoGradGuard no_grad;
   const int64_t V = probs.size(1);
   probs_ = probs;
+  capture_ = false;
+  lookups_ = std::make_shared<Lookups>();
+  lookups_->query = torch::zeros({probs.size(0)}, probs.options().dtype(torch::kInt64));
+#ifdef NNCPP_STEP_KERNELS
+  if (kernel_ && probs.is_cuda() && probs.scalar_type() == torch::kFloat32 && probs.is_contiguous()) {
+    freq_ = torch::empty(probs.sizes(), lookups_->query.options());
+    high_ = torch::empty(probs.sizes(), lookups_->query.options());
+    step_kernels::quantize(probs.data_ptr<float>(), freq_.data_ptr<int64_t>(), high_.data_ptr<int64_t>(),
+                           probs.size(0), V, kFreqTotal, c10::cuda::getCurrentCUDAStream().stream());
+    return;
+  }
+#endif
   // Only positive, normal, finite probabilities count (as in quantize()); all-zero rows become uniform.
   torch::Tensor p = probs.to(torch::kFloat64);
   p = torch::where(torch::isfinite(p) & (p >= static_cast<double>(FLT_MIN)), p, torch::zeros_like(p));
@@ -26,9 +44,6 @@ void DeviceCoder::set(const torch::Tensor& probs) {
   freq.scatter_(1, top, freq.gather(1, top) + rest);
   freq_ = freq;
   high_ = freq.cumsum(1);
-  capture_ = false;
-  lookups_ = std::make_shared<Lookups>();
-  lookups_->query = torch::zeros({probs.size(0)}, freq.options());
 }
 
 torch::Tensor DeviceCoder::gather(const torch::Tensor& chosen) const {

@@ -25,6 +25,9 @@ class DeviceCoder {
   void set(const torch::Tensor& probs);
   // After a captured set(): the lookups on this table are captured on first use and replayed after.
   void capture_lookups() { capture_ = true; }
+  // set() builds the table with one CUDA kernel (step_kernels.h) where the build has it, for float32
+  // probabilities on a CUDA device; its tables may differ in the last unit from the Torch ops' ones.
+  void use_kernel(bool on) { kernel_ = on; }
 
   // Compressor: ranges of symbols[b]; out[b] for streams with live[b] (others left as they were).
   void ranges(const uint16_t* symbols, const uint8_t* live, SymbolRange* out);
@@ -48,6 +51,7 @@ class DeviceCoder {
   torch::Tensor high_;   // [B, V] int64 inclusive prefix sums of the frequencies: range = [high - freq, high)
   torch::Tensor freq_;   // [B, V] int64
   bool capture_ = false;
+  bool kernel_ = false;
   std::shared_ptr<Lookups> lookups_;  // shared by copies: a step graph's saved coder and the live one
 };
 

@@ -116,6 +116,10 @@ class TorchBackend : public Backend {
       // Replayed graphs run the same kernels as eager ops, but that is an observation, not a contract.
       const bool graphs = settings.runtime.cuda_graphs && graphs_available(device);
       fp.push_back({"cuda_graphs", graphs ? "on" : "off"});
+      if (settings.model.kind != ModelKind::kLstm) {
+        const bool fused = fused_step_kernels(settings.model, device, settings.runtime.dtype == "bfloat16");
+        fp.push_back({"step_kernels", fused ? "fused" : "torch"});
+      }
     }
     return fp;
   }

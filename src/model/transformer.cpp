@@ -9,6 +9,12 @@
 #include "nncpp/error.h"
 #include "weight_init.h"
 
+#ifdef NNCPP_STEP_KERNELS
+#include <c10/cuda/CUDAStream.h>
+
+#include "step_kernels.h"
+#endif
+
 // Design notes.
 //
 // Relative positions: a learnt bias per head and distance (T5 / ALiBi style) added to the attention scores,
@@ -56,6 +62,18 @@ void check(bool ok, const std::string& what) {
 
 }  // namespace
 
+bool fused_step_kernels(const ModelSettings& settings, const torch::Device& device, bool bf16) {
+#ifdef NNCPP_STEP_KERNELS
+  const int64_t head_size = settings.heads > 0 ? settings.hidden / settings.heads : 0;
+  const int64_t cache_slots = static_cast<int64_t>(settings.memory) + settings.segment;
+  return device.is_cuda() && !bf16 && step_kernels::attention_supported(head_size) &&
+         cache_slots * static_cast<int64_t>(sizeof(float)) <= 48 * 1024;
+#else
+  (void)settings, (void)device, (void)bf16;
+  return false;
+#endif
+}
+
 TransformerPredictor::TransformerPredictor(const ModelSettings& settings, torch::Device device)
     : TransformerPredictor(settings, device, !device.is_cpu()) {}
 
@@ -67,7 +85,8 @@ TransformerPredictor::TransformerPredictor(const ModelSettings& settings, torch:
       opts_(torch::TensorOptions().dtype(torch::kFloat32).device(device)),
       rng_(settings.seed),
       graphs_(cuda_graphs && graphs_available(device) && device_coding),
-      bf16_(bf16) {
+      bf16_(bf16),
+      fused_step_(fused_step_kernels(settings, device, bf16)) {
   ModelStream::Scope scope(stream());
   const bool trace = s_.kind == ModelKind::kTrace;
   check(s_.kind == ModelKind::kTransformer || trace, "kind must be transformer or trace");
@@ -144,6 +163,7 @@ TransformerPredictor::TransformerPredictor(const ModelSettings& settings, torch:
       if (future) cm[t][j] = -std::numeric_limits<float>::infinity();
     }
   }
+  if (fused_step_) coder().use_kernel(true);
   rel_index_ = index.to(device_);
   causal_ = causal.to(device_);
   adam_scalars_ = torch::zeros({2}, opts_);
@@ -300,7 +320,10 @@ const float* TransformerPredictor::step(const uint16_t* prev, const MatchHint* h
 
   load_step_inputs(prev, hints, step_in_);
   run_step(replay, t, [&] { step_ops(t, hints != nullptr); });
-  return device_coding() ? nullptr : probs_.data_ptr<float>();
+  if (device_coding()) return nullptr;
+  if (device_.is_cpu()) return probs_.data_ptr<float>();
+  probs_host_ = probs_.to(torch::kCPU);  // e.g. for the context mixer, which works on the host
+  return probs_host_.data_ptr<float>();
 }
 
 void TransformerPredictor::step_ops(int t, bool hints) {
@@ -311,15 +334,20 @@ void TransformerPredictor::step_ops(int t, bool hints) {
 
   const int64_t slot = M_ + t, lo = M_ - mem_len_, keys = slot + 1 - lo;
   torch::Tensor x = embed(history_.narrow(1, t, group_));  // [B, 1, H]
-  for (Layer& layer : layers_) {
-    layer.x.narrow(1, slot, 1).copy_(x);
-    torch::Tensor qkv =
-        split_heads(torch::linear(rms_norm(x, layer.norm1), layer.wqkv));  // [3, B, heads, 1, dh]
-    layer.kv.narrow(3, slot, 1).copy_(qkv.narrow(0, 1, 2));
-    // Keys at distances keys-1 .. 0: consecutive columns of rel, no mask needed.
-    torch::Tensor bias = layer.rel.narrow(1, M_ + T_ - keys, keys).unsqueeze(1);  // [heads, 1, keys]
-    torch::Tensor a = attention(qkv[0], layer.k.narrow(2, lo, keys), layer.v.narrow(2, lo, keys), bias);
-    x = feed_forward(layer, x + torch::linear(a, layer.wo), nullptr);
+  if (fused_step_) {
+    x = x.view({B, H_});
+    for (Layer& layer : layers_) fused_step_layer(layer, x, slot, keys);
+  } else {
+    for (Layer& layer : layers_) {
+      layer.x.narrow(1, slot, 1).copy_(x);
+      torch::Tensor qkv =
+          split_heads(torch::linear(rms_norm(x, layer.norm1), layer.wqkv));  // [3, B, heads, 1, dh]
+      layer.kv.narrow(3, slot, 1).copy_(qkv.narrow(0, 1, 2));
+      // Keys at distances keys-1 .. 0: consecutive columns of rel, no mask needed.
+      torch::Tensor bias = layer.rel.narrow(1, M_ + T_ - keys, keys).unsqueeze(1);  // [heads, 1, keys]
+      torch::Tensor a = attention(qkv[0], layer.k.narrow(2, lo, keys), layer.v.narrow(2, lo, keys), bias);
+      x = feed_forward(layer, x + torch::linear(a, layer.wo), nullptr);
+    }
   }
 
   torch::Tensor h = rms_norm(x, norm_out_).view({B, H_});
@@ -332,6 +360,31 @@ void TransformerPredictor::step_ops(int t, bool hints) {
   }
   torch::softmax_out(probs_, logits_, 1);
   if (device_coding()) coder().set(probs_);
+}
+
+// The same arithmetic as a step_ops() layer in 5 LibTorch ops (norms, matrix products with the residual
+// added by the GEMM itself) and 2 fused kernels, instead of about 30 kernels.
+void TransformerPredictor::fused_step_layer(Layer& layer, torch::Tensor& x, int64_t slot, int64_t keys) {
+#ifdef NNCPP_STEP_KERNELS
+  const int64_t B = x.size(0);
+  void* stream = c10::cuda::getCurrentCUDAStream().stream();
+  layer.x.select(1, slot).copy_(x);
+  torch::Tensor qkv = torch::linear(rms_norm(x, layer.norm1), layer.wqkv);  // [B, 3H]
+  torch::Tensor a = torch::empty({B, H_}, opts_);
+  step_kernels::step_attention(qkv.data_ptr<float>(), layer.kv.data_ptr<float>(), layer.rel.data_ptr<float>(),
+                               a.data_ptr<float>(), B, heads_, dh_, M_ + T_, slot, keys, M_ + T_,
+                               static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh_))), stream);
+  x.addmm_(a, layer.wo.t());  // x += a Wo^T
+  for (int64_t r = 0; r < ff_repeat_; ++r) {
+    torch::Tensor u = torch::linear(rms_norm(x, layer.norm2), layer.w1);  // [B, 2F]
+    torch::Tensor g = torch::empty({B, F_}, opts_);
+    step_kernels::step_geglu(u.data_ptr<float>(), g.data_ptr<float>(), B, F_, stream);
+    x.addmm_(g, layer.w2.t());  // x += GEGLU W2^T
+  }
+#else
+  (void)layer, (void)x, (void)slot, (void)keys;
+  throw std::logic_error("fused step kernels are not in this build");
+#endif
 }
 
 void TransformerPredictor::load_loss_inputs(const uint16_t* targets, const uint8_t* mask, int steps,

@@ -30,6 +30,11 @@
 
 namespace nncpp {
 
+// Whether the predictor's steps run the fused CUDA kernels of step_kernels.h: a build with them, a CUDA
+// device, float32 activations (not --dtype bfloat16) and a head size and cache length they support. They
+// change float results, so the backend's fingerprint records it.
+bool fused_step_kernels(const ModelSettings& settings, const torch::Device& device, bool bf16);
+
 class TransformerPredictor : public DeviceCodingPredictor {
  public:
   // Throws Error(kUsage) for settings the model cannot run (kind, hidden % heads, zero sizes, ...).
@@ -98,6 +103,8 @@ class TransformerPredictor : public DeviceCodingPredictor {
   void refresh_memory_kv();
   // The device work of one step, reading its inputs from step_in_ (so a CUDA graph can hold it).
   void step_ops(int t, bool hints);
+  // One layer of a step with the fused kernels: x [B, H] (float32, contiguous) is updated in place.
+  void fused_step_layer(Layer& layer, torch::Tensor& x, int64_t slot, int64_t keys);
   // Adam's step count and learning rate for the next adam_update (on the device when graphs_).
   void prepare_adam(double lr);
   void adam_update(std::vector<torch::Tensor>& grads);
@@ -135,13 +142,15 @@ class TransformerPredictor : public DeviceCodingPredictor {
   torch::Tensor match_bucket_;  // [B, T] int64 match_bucket of each step's hint (0 = none)
   torch::Tensor logits_;        // [B, V]
   torch::Tensor probs_;         // [B, V] softmax of the last step
+  torch::Tensor probs_host_;    // [B, V] its copy on the host (a model off the CPU without device coding)
   torch::Tensor step_in_;       // [3, B] int64: previous symbols, hint symbols, hint buckets of a step
 
   // CUDA graphs (cuda_graph.h): once the memory is full the op sequence of step t no longer changes, so
   // each position of the segment and the memory's key/value refresh are captured once and replayed.
   const bool graphs_;
-  const bool bf16_;   // --dtype bfloat16 (autocast.h)
-  int segments_ = 0;  // train() calls since reset_streams
+  const bool bf16_;        // --dtype bfloat16 (autocast.h)
+  const bool fused_step_;  // step attention and GEGLU as the CUDA kernels of step_kernels.h
+  int segments_ = 0;       // train() calls since reset_streams
   CapturedOps refresh_graph_;
   // Training and retraining as graphs (forward, autograd backward, Adam): captured after one eager run of
   // the same shape, which warms up cuBLAS and the autograd engine on the model's stream. Their inputs:

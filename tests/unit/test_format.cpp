@@ -324,6 +324,21 @@ TEST(FormatHeader, EveryLevelRoundTripsWithoutListingSettings) {
   }
 }
 
+TEST(GpuLevels, CodeTheTokenizersSymbolsWithoutTheMixer) {
+  // Their inputs are large and the network runs on the GPU: with the mixer every distribution would
+  // cross to the host (they start from level 9's settings, which mix over bytes).
+  for (int level = kMinGpuLevel; level <= kMaxGpuLevel; ++level) {
+    SCOPED_TRACE("level " + std::to_string(level));
+    const Settings s = preset(level);
+    EXPECT_EQ(s.mix.models, 0u);
+    EXPECT_EQ(s.codec.max_vocab, 16384u);
+    Settings fitted = s;
+    fit_to_input(&fitted, 100 << 10);
+    EXPECT_EQ(fitted.mix.models, 0u);
+    EXPECT_EQ(fitted.codec.max_vocab, 16384u);
+  }
+}
+
 TEST(FormatHeader, ListsOnlyTheSettingsThatDifferFromTheLevel) {
   FileHeader h = level_header(5, 100);
   const size_t plain = header_bytes(h).size();

@@ -1,0 +1,268 @@
+#include "step_kernels.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace nncpp {
+namespace step_kernels {
+namespace {
+
+constexpr int kThreads = 256;  // per block
+constexpr int kWarps = kThreads / 32;
+constexpr int kKeysPerLoad = 4;  // keys a warp reads before reducing: loads in flight hide the latency
+
+void check_launch(const char* what) {
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
+}
+
+__device__ float warp_sum(float v) {
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+__device__ float warp_max(float v) {
+  for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  return v;
+}
+
+// Sum or maximum over the block, the same on every thread: per warp, then the warps' results in order.
+template <bool kMax>
+__device__ float block_reduce(float v, float* scratch) {
+  v = kMax ? warp_max(v) : warp_sum(v);
+  __syncthreads();  // scratch may still be read by an earlier reduction
+  if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = v;
+  __syncthreads();
+  float r = scratch[0];
+  for (int w = 1; w < kWarps; ++w) r = kMax ? fmaxf(r, scratch[w]) : r + scratch[w];
+  return r;
+}
+
+__device__ float4 madd(float4 acc, float p, float4 v) {
+  return make_float4(acc.x + p * v.x, acc.y + p * v.y, acc.z + p * v.z, acc.w + p * v.w);
+}
+
+// One block per (stream b, head h); dh4 = dh / 4 float4 columns, dh4 <= 32 and a divisor of kThreads.
+// Phase 1: each warp takes every kWarps-th key, its lanes the float4 columns (q . k, then a warp sum).
+// Phase 2: softmax over the block's scores (shared memory). Phase 3: thread (g, c) sums p_j * v_j[c] over
+// the keys j = g mod groups, then the groups' partial sums are added in order.
+__global__ void attention_kernel(const float* __restrict__ qkv, float* cache, const float* __restrict__ rel,
+                                 float* __restrict__ out, int heads, int dh, int S, int slot, int keys,
+                                 int rel_cols, float scale, long long value_offset) {
+  extern __shared__ float scores[];  // [keys]
+  __shared__ float4 query[32];
+  __shared__ float4 partial[kThreads];
+  __shared__ float scratch[kWarps];
+  const int bh = blockIdx.x, b = bh / heads, h = bh % heads;
+  const int H = heads * dh, dh4 = dh / 4, first = slot - keys + 1;
+  const float* row = qkv + static_cast<long long>(b) * 3 * H + h * dh;
+  float* k_cache = cache + static_cast<long long>(bh) * S * dh;  // [S, dh]
+  float* v_cache = k_cache + value_offset;
+
+  for (int d = threadIdx.x; d < dh; d += kThreads) {
+    k_cache[static_cast<long long>(slot) * dh + d] = row[H + d];
+    v_cache[static_cast<long long>(slot) * dh + d] = row[2 * H + d];
+  }
+  if (threadIdx.x < dh4) query[threadIdx.x] = reinterpret_cast<const float4*>(row)[threadIdx.x];
+  __syncthreads();
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const float4 q = lane < dh4 ? query[lane] : make_float4(0.f, 0.f, 0.f, 0.f);
+  const float* bias = rel + static_cast<long long>(h) * rel_cols + rel_cols - keys;
+  for (int j0 = warp * kKeysPerLoad; j0 < keys; j0 += kWarps * kKeysPerLoad) {
+    float dot[kKeysPerLoad];
+#pragma unroll
+    for (int u = 0; u < kKeysPerLoad; ++u) {
+      float4 k = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (j0 + u < keys && lane < dh4)
+        k = reinterpret_cast<const float4*>(k_cache + static_cast<long long>(first + j0 + u) * dh)[lane];
+      dot[u] = q.x * k.x + q.y * k.y + q.z * k.z + q.w * k.w;
+    }
+#pragma unroll
+    for (int u = 0; u < kKeysPerLoad; ++u) {
+      const float s = warp_sum(dot[u]);
+      if (lane == 0 && j0 + u < keys) scores[j0 + u] = s * scale + bias[j0 + u];
+    }
+  }
+  __syncthreads();
+
+  float m = -INFINITY;
+  for (int j = threadIdx.x; j < keys; j += kThreads) m = fmaxf(m, scores[j]);
+  m = block_reduce<true>(m, scratch);
+  float sum = 0.f;
+  for (int j = threadIdx.x; j < keys; j += kThreads) {
+    const float e = expf(scores[j] - m);
+    scores[j] = e;
+    sum += e;
+  }
+  sum = block_reduce<false>(sum, scratch);  // its barriers also publish the exponentials
+
+  const int groups = kThreads / dh4, g = threadIdx.x / dh4, c = threadIdx.x % dh4;
+  float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll 4
+  for (int j = g; j < keys; j += groups)
+    acc = madd(acc, scores[j],
+               reinterpret_cast<const float4*>(v_cache + static_cast<long long>(first + j) * dh)[c]);
+  partial[threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.x < dh4) {
+    float4 total = partial[c];
+    for (int k = 1; k < groups; ++k) {
+      const float4 p = partial[k * dh4 + c];
+      total = make_float4(total.x + p.x, total.y + p.y, total.z + p.z, total.w + p.w);
+    }
+    const float inv = 1.0f / sum;
+    reinterpret_cast<float4*>(out + static_cast<long long>(b) * H + h * dh)[c] =
+        make_float4(total.x * inv, total.y * inv, total.z * inv, total.w * inv);
+  }
+}
+
+// The same expression as LibTorch's exact gelu: x * 0.5 * (1 + erf(x / sqrt(2))).
+__global__ void geglu_kernel(const float* __restrict__ u, float* __restrict__ out, long long rows,
+                             long long F) {
+  const long long n = rows * F;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long r = i / F, f = i - r * F;
+    const float a = u[r * 2 * F + f], gate = u[r * 2 * F + F + f];
+    out[i] = a * 0.5f * (1.0f + erff(a * 0.70710678118654752440f)) * gate;
+  }
+}
+
+constexpr int kQuantizeThreads = 1024;
+
+template <typename T>
+__device__ T warp_sum_any(T v) {
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+// Sum over the block in a fixed order (per warp, then the warps in order), the same on every thread.
+template <typename T>
+__device__ T block_sum_any(T v, T* scratch) {
+  v = warp_sum_any(v);
+  __syncthreads();
+  if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = v;
+  __syncthreads();
+  T r = scratch[0];
+  for (int w = 1; w < static_cast<int>(blockDim.x / 32); ++w) r += scratch[w];
+  return r;
+}
+
+// One block per row: quantize.h's table as DeviceCoder::set() computes it with Torch ops. Each thread
+// takes a contiguous chunk of the row. Sums of doubles in a fixed order; frequencies and prefix sums are
+// integers, exact in any order; the remainder goes to the first largest frequency.
+__global__ void quantize_kernel(const float* __restrict__ probs, long long* __restrict__ freq,
+                                long long* __restrict__ high, int V, long long total) {
+  __shared__ double dscratch[32];
+  __shared__ long long lscratch[32];
+  __shared__ long long best_freq[32];
+  __shared__ int best_index[32];
+  __shared__ long long prefix[kQuantizeThreads];
+  const long long row = blockIdx.x;
+  const float* p = probs + row * V;
+  long long* f = freq + row * V;
+  long long* h = high + row * V;
+  const int chunk = (V + blockDim.x - 1) / blockDim.x;
+  const int lo = min(V, static_cast<int>(threadIdx.x) * chunk), end = min(V, lo + chunk);
+
+  double s = 0;
+  for (int i = lo; i < end; ++i) {
+    const float x = p[i];
+    if (isfinite(x) && x >= FLT_MIN) s += static_cast<double>(x);
+  }
+  const double sum = block_sum_any(s, dscratch);
+  const bool usable = sum > 0;
+  const double scale = usable ? static_cast<double>(total - V) / sum : 0.0;
+  const long long uniform = 1 + (total - V) / V;
+  long long count = 0, top_freq = -1;
+  int top = 0;
+  for (int i = lo; i < end; ++i) {
+    const float x = p[i];
+    const double d = isfinite(x) && x >= FLT_MIN ? static_cast<double>(x) : 0.0;
+    const long long q = usable ? static_cast<long long>(floor(d * scale)) + 1 : uniform;
+    f[i] = q;
+    count += q;
+    if (q > top_freq) top_freq = q, top = i;
+  }
+  const long long assigned = block_sum_any(count, lscratch);
+  // The first largest frequency: per warp, then across warps (ties to the smaller index).
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    const long long other_freq = __shfl_xor_sync(0xffffffffu, top_freq, offset);
+    const int other = __shfl_xor_sync(0xffffffffu, top, offset);
+    if (other_freq > top_freq || (other_freq == top_freq && other < top)) top_freq = other_freq, top = other;
+  }
+  if (threadIdx.x % 32 == 0) best_freq[threadIdx.x / 32] = top_freq, best_index[threadIdx.x / 32] = top;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int w = 1; w < static_cast<int>(blockDim.x / 32); ++w)
+      if (best_freq[w] > top_freq || (best_freq[w] == top_freq && best_index[w] < top))
+        top_freq = best_freq[w], top = best_index[w];
+    f[top] += total - assigned;
+  }
+  __syncthreads();  // also publishes thread 0's write to f
+
+  long long mine = 0;
+  for (int i = lo; i < end; ++i) mine += f[i];
+  prefix[threadIdx.x] = mine;
+  __syncthreads();
+  for (int offset = 1; offset < static_cast<int>(blockDim.x); offset <<= 1) {  // inclusive scan
+    const long long add = static_cast<int>(threadIdx.x) >= offset ? prefix[threadIdx.x - offset] : 0;
+    __syncthreads();
+    prefix[threadIdx.x] += add;
+    __syncthreads();
+  }
+  long long run = prefix[threadIdx.x] - mine;
+  for (int i = lo; i < end; ++i) {
+    run += f[i];
+    h[i] = run;
+  }
+}
+
+}  // namespace
+
+bool attention_supported(int64_t head_size) {
+  const int64_t dh4 = head_size / 4;
+  return head_size % 4 == 0 && dh4 >= 1 && dh4 <= 32 && (dh4 & (dh4 - 1)) == 0;
+}
+
+void step_attention(const float* qkv, float* cache, const float* rel, float* out, int64_t B, int64_t heads,
+                    int64_t dh, int64_t S, int64_t slot, int64_t keys, int64_t rel_cols, float scale,
+                    void* stream) {
+  if (!attention_supported(dh) || keys < 1 || keys > slot + 1 || slot >= S || keys > rel_cols ||
+      keys * sizeof(float) > 48 * 1024)
+    throw std::invalid_argument("step_attention: unsupported shape");
+  const long long value_offset = static_cast<long long>(B) * heads * S * dh;
+  attention_kernel<<<static_cast<unsigned>(B * heads), kThreads, keys * sizeof(float),
+                     static_cast<cudaStream_t>(stream)>>>(
+      qkv, cache, rel, out, static_cast<int>(heads), static_cast<int>(dh), static_cast<int>(S),
+      static_cast<int>(slot), static_cast<int>(keys), static_cast<int>(rel_cols), scale, value_offset);
+  check_launch("step_attention");
+}
+
+void step_geglu(const float* u, float* out, int64_t rows, int64_t F, void* stream) {
+  const int64_t n = rows * F;
+  const int64_t blocks = std::min<int64_t>((n + kThreads - 1) / kThreads, 65535);
+  if (n == 0) return;
+  geglu_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(u, out,
+                                                                                                  rows, F);
+  check_launch("step_geglu");
+}
+
+void quantize(const float* probs, int64_t* freq, int64_t* high, int64_t B, int64_t V, int64_t total,
+              void* stream) {
+  if (B == 0) return;
+  if (V < 1 || V > total) throw std::invalid_argument("quantize: unsupported shape");
+  quantize_kernel<<<static_cast<unsigned>(B), kQuantizeThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      probs, reinterpret_cast<long long*>(freq), reinterpret_cast<long long*>(high), static_cast<int>(V),
+      static_cast<long long>(total));
+  check_launch("quantize");
+}
+
+}  // namespace step_kernels
+}  // namespace nncpp
