@@ -1,6 +1,7 @@
 // nncpp command-line tool: parses options, decides which files go where, opens them safely, runs the
 // engine, and maps errors to exit codes.
 #include <malloc.h>
+#include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -418,14 +419,17 @@ int run(const Options& o, const std::atomic<bool>* cancel) {
   if (!o.ranks.empty()) {
     try {
       if (tasks.size() != 1) throw Error(ErrorCode::kUsage, "--ranks codes one input");
-      ranks = std::make_unique<RankRun>(o.ranks, o.rank_timeout);
+      ranks = std::make_unique<RankRun>(o.ranks, o.rank_timeout, cancel);
     } catch (const Error& e) {
       spdlog::error("{}", e.what());
       return exit_status(e.code());
     }
     if (!ranks->is_rank0()) return serve_launched_rank(*ranks, cancel);
     Runner runner(o, cancel, &ranks->group());
-    const int status = runner.run(tasks.front());
+    int status = runner.run(tasks.front());
+    // Interrupted: another rank may have stopped first (a launcher signals every rank), which fails the
+    // exchange; the user's signal is the cause.
+    if (status != kExitOk && cancel->load()) status = kExitInterrupted;
     if (status == kExitOk) {
       try {
         ranks->finish();
@@ -463,7 +467,10 @@ int main(int argc, char** argv) {
   if (!rank_worker)
     if (std::optional<int> status = parse_options(argc, argv, &options)) return *status;
   pin_cpu_kernels(argv);
-  const std::atomic<bool>* cancel = install_interrupt_handlers();
+  // A worker leaves Ctrl-C (sent to the whole process group) to rank 0, which ends the run and its
+  // workers; other signals end it as usual, and rank 0 reports that.
+  if (rank_worker) ::signal(SIGINT, SIG_IGN);
+  const std::atomic<bool>* cancel = rank_worker ? nullptr : install_interrupt_handlers();
   // Training allocates megabyte-sized temporaries every segment; glibc would mmap and unmap each one and
   // the kernel would zero fresh pages every time (~8% of the run). Keep them on the heap instead.
   mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum

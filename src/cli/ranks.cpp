@@ -79,7 +79,7 @@ int serve(RankGroup& group, const std::atomic<bool>* cancel) {
 
 }  // namespace
 
-RankRun::RankRun(const std::string& ranks, double timeout_seconds) {
+RankRun::RankRun(const std::string& ranks, double timeout_seconds, const std::atomic<bool>* cancel) {
   RankSetup setup;
   setup.timeout_seconds = timeout_seconds;
   if (ranks == "env") {
@@ -100,9 +100,52 @@ RankRun::RankRun(const std::string& ranks, double timeout_seconds) {
     group_ = make_gloo_group(setup);
     return;
   }
-  start_workers(setup.size, timeout_seconds);
-  setup.store_file = folder_ + "/store";
-  group_ = make_gloo_group(setup);
+  try {
+    start_workers(setup.size, timeout_seconds);
+    setup.store_file = folder_ + "/store";
+    meet(setup, cancel);
+  } catch (...) {  // the destructor does not run for a constructor that throws
+    end_workers();
+    throw;
+  }
+}
+
+void RankRun::meet(const RankSetup& setup, const std::atomic<bool>* cancel) {
+  std::atomic<bool> met{false};
+  std::thread watch([&] {
+    while (!met.load()) {
+      std::string why;
+      if (cancel != nullptr && cancel->load()) why = "interrupted";
+      for (size_t i = 0; i < workers_.size() && why.empty(); ++i) {
+        int status = 0;
+        if (::waitpid(workers_[i], &status, WNOHANG) == workers_[i]) {
+          workers_[i] = 0;
+          why = describe_status(static_cast<int>(i) + 1, status);
+          if (why.empty()) why = "rank " + std::to_string(i + 1) + " ended";
+          why += " before the ranks met";
+        }
+      }
+      if (!why.empty()) {
+        spdlog::error("{}", why);
+        for (pid_t pid : workers_)
+          if (pid != 0) ::kill(pid, SIGKILL);
+        std::error_code ec;
+        std::filesystem::remove_all(folder_, ec);
+        std::fflush(stderr);
+        ::_exit(why == "interrupted" ? kExitInterrupted : kExitError);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  try {
+    group_ = make_gloo_group(setup);
+  } catch (...) {
+    met = true;
+    watch.join();
+    throw;
+  }
+  met = true;
+  watch.join();
 }
 
 void RankRun::start_workers(int size, double timeout_seconds) {
@@ -169,6 +212,10 @@ std::string RankRun::workers_report() {
 }
 
 RankRun::~RankRun() {
+  end_workers();
+}
+
+void RankRun::end_workers() {
   // After a failure: a worker may be stopped or waiting for the others. Ended before the group closes,
   // so it does not report the closed connection as its own failure.
   for (pid_t& pid : workers_) {

@@ -21,7 +21,9 @@ class RankRun {
  public:
   // Starts the workers (a number) or reads the launcher's variables ("env"), then joins the group.
   // Throws Error(kUsage) for bad values, Error(kIo) when the ranks cannot meet within timeout_seconds.
-  RankRun(const std::string& ranks, double timeout_seconds);
+  // While they meet, a worker that ends or a signal (cancel) ends this process at once (exit 1 or 8):
+  // nothing has been opened yet, and c10d's rendezvous cannot be interrupted.
+  RankRun(const std::string& ranks, double timeout_seconds, const std::atomic<bool>* cancel);
   // Kills the workers still running (after a failure) and removes the rendezvous folder.
   ~RankRun();
   RankRun(const RankRun&) = delete;
@@ -37,6 +39,10 @@ class RankRun {
 
  private:
   void start_workers(int size, double timeout_seconds);
+  // Joins the group while watching the workers and the cancel flag (see the constructor).
+  void meet(const RankSetup& setup, const std::atomic<bool>* cancel);
+  // Kills the workers still running, closes the group, removes the rendezvous folder.
+  void end_workers();
 
   std::string folder_;          // the rendezvous folder (--ranks N), removed at the end
   std::vector<pid_t> workers_;  // pid of rank r + 1; 0 once reaped

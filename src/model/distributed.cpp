@@ -155,9 +155,9 @@ class GlooGroup : public RankGroup {
     try {
       start()->wait();
     } catch (const std::exception& e) {
-      throw Error(ErrorCode::kIo, std::string("rank ") + std::to_string(rank_) + " of " +
-                                      std::to_string(size_) + ": " + what +
-                                      " failed (another rank stopped or timed out): " + first_line(e.what()));
+      throw Error(ErrorCode::kIo, std::string(what) +
+                                      " between the ranks failed (another rank stopped or timed out): " +
+                                      first_line(e.what()));
     }
   }
 

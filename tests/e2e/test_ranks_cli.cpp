@@ -103,12 +103,15 @@ pid_t start(const std::vector<std::string>& args, const std::string& err_file) {
   return pid;
 }
 
-// Waits for rank 0's worker (its child) to exist and the run to be under way; 0 if none appeared.
-pid_t wait_for_worker(pid_t rank0) {
-  for (int i = 0; i < 600; ++i) {
+// Waits for rank 0's worker (its child) to exist and the run to be under way (the ranks have met: rank
+// 0 has opened its temporary output in `folder`); 0 if that did not happen within two minutes.
+pid_t wait_for_worker(pid_t rank0, const fs::path& folder) {
+  for (int i = 0; i < 2400; ++i) {
     std::vector<pid_t> children = children_of(rank0);
-    if (!children.empty()) {
-      std::this_thread::sleep_for(std::chrono::seconds(3));  // past the rendezvous, into the coding
+    bool coding = false;
+    for (const auto& e : fs::directory_iterator(folder)) coding = coding || e.path().extension() == ".tmp";
+    if (!children.empty() && coding) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
       return children.front();
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -158,9 +161,29 @@ TEST_F(Ranks, KilledWorkerEndsTheRunCleanly) {
   const pid_t rank0 = start(
       {"c", "-1", "--hidden", "64", "--min-stream", "256", "--ranks", "2", kData + "/geo.head64k", "-o", out},
       err_file);
-  const pid_t worker = wait_for_worker(rank0);
+  const pid_t worker = wait_for_worker(rank0, dir_);
   ASSERT_NE(worker, 0);
   ::kill(worker, SIGKILL);
+  EXPECT_NE(wait_status(rank0), kOk);
+  const std::string err = read_file(err_file);
+  EXPECT_NE(err.find("rank 1 was killed by signal 9"), std::string::npos) << err;
+  EXPECT_EQ(files_but({"stderr.txt"}), std::vector<std::string>{});
+}
+
+TEST_F(Ranks, WorkerKilledBeforeTheRanksMetEndsTheRun) {
+  const std::string err_file = path("stderr.txt");
+  const pid_t rank0 =
+      start({"c", "-1", "--ranks", "2", kData + "/grammar.lsp", "-o", path("a.nncp")}, err_file);
+  pid_t worker = 0;
+  for (int i = 0; i < 2400 && worker == 0; ++i) {
+    std::vector<pid_t> children = children_of(rank0);
+    if (!children.empty())
+      worker = children.front();
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_NE(worker, 0);
+  ::kill(worker, SIGKILL);  // most likely still loading LibTorch
   EXPECT_NE(wait_status(rank0), kOk);
   const std::string err = read_file(err_file);
   EXPECT_NE(err.find("rank 1 was killed by signal 9"), std::string::npos) << err;
@@ -172,7 +195,7 @@ TEST_F(Ranks, HungWorkerEndsTheRunAtTheTimeout) {
   const pid_t rank0 = start({"c", "-1", "--hidden", "64", "--min-stream", "256", "--ranks", "2",
                              "--rank-timeout", "3", kData + "/geo.head64k", "-o", out},
                             err_file);
-  const pid_t worker = wait_for_worker(rank0);
+  const pid_t worker = wait_for_worker(rank0, dir_);
   ASSERT_NE(worker, 0);
   ::kill(worker, SIGSTOP);  // alive but silent; rank 0 kills it when it gives up
   EXPECT_NE(wait_status(rank0), kOk);
