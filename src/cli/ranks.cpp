@@ -1,5 +1,6 @@
 #include "ranks.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <spdlog/spdlog.h>
@@ -168,8 +169,14 @@ void RankRun::start_workers(int size, double timeout_seconds) {
     envp.push_back(nullptr);
     char name[] = "nncpp";
     char* argv[] = {name, nullptr};
+    // stdin and stdout may be the data's pipes: a worker keeps neither open (its messages go to stderr).
+    posix_spawn_file_actions_t files;
+    ::posix_spawn_file_actions_init(&files);
+    ::posix_spawn_file_actions_addopen(&files, 0, "/dev/null", O_RDONLY, 0);
+    ::posix_spawn_file_actions_addopen(&files, 1, "/dev/null", O_WRONLY, 0);
     pid_t pid = 0;
-    const int err = ::posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv, envp.data());
+    const int err = ::posix_spawn(&pid, "/proc/self/exe", &files, nullptr, argv, envp.data());
+    ::posix_spawn_file_actions_destroy(&files);
     if (err != 0)
       throw Error(ErrorCode::kIo, "--ranks: cannot start a worker: " + std::string(std::strerror(err)));
     workers_.push_back(pid);
