@@ -9,12 +9,14 @@
 #include <functional>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <thread>
 #include <vector>
 
 #include "core/rank_share.h"
 #include "model/lstm.h"
 #include "model/transformer.h"
+#include "nncpp/format.h"
 #include "nncpp/ranks.h"
 
 namespace nncpp {
@@ -100,6 +102,57 @@ TEST(RankShare, SharesCoverTheBlockInOrder) {
       EXPECT_EQ(total_streams, streams);
     }
   }
+}
+
+// A file of 2 ranks: one coded block of 20000 bytes in 4 streams (min stream symbols 4096), 2 per rank;
+// the payload is the size of record 0, then both records, each a stream table of 2 streams (one size).
+std::string two_rank_file(const std::vector<uint8_t>& payload) {
+  FileHeader h;
+  h.settings.runtime.ranks = 2;
+  h.settings.runtime.rank_backend = "gloo";
+  h.fingerprint = FingerprintDigest(kFingerprintBytes, 0);
+  h.original_size = 20000;
+  std::ostringstream out;
+  uint32_t crc = 0;
+  write_file_header(out, h, &crc);
+  BlockHeader b;
+  b.raw_bytes = 20000;
+  b.symbols = 20000;
+  b.payload_bytes = static_cast<uint32_t>(payload.size());
+  write_block(out, b, payload.data(), true, &crc);
+  write_member_end(out, true, crc);
+  return out.str();
+}
+
+TEST(RankFormat, RankRecordsAreCheckedBeforeDecoding) {
+  auto parse = [](const std::string& file) {
+    return parse_container(reinterpret_cast<const uint8_t*>(file.data()), file.size());
+  };
+  const std::vector<Member> members = parse(two_rank_file({4, 1, 9, 9, 9, 1, 9, 9}));
+  ASSERT_EQ(members.size(), 1u);
+  EXPECT_EQ(members[0].header.settings.runtime.ranks, 2u);
+  EXPECT_EQ(members[0].header.settings.runtime.rank_backend, "gloo");
+  try {
+    // Record 0 is {1}: its stream table names 1 byte where none is left. (As one table of 4 streams,
+    // sizes 1, 1, 0 and 2 bytes, it would pass.)
+    parse(two_rank_file({1, 1, 0, 5, 5}));
+    FAIL() << "a record whose stream table does not fit was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorrupt) << e.what();
+  }
+}
+
+TEST(RankFormat, SettingsNeedABackendAndNoMoreRanksThanStreams) {
+  Settings s;
+  s.runtime.ranks = 2;
+  EXPECT_THROW(validate(s), Error);  // no backend named
+  s.runtime.rank_backend = "gloo";
+  EXPECT_NO_THROW(validate(s));
+  s.model.streams = 1;
+  EXPECT_THROW(validate(s), Error);  // a rank without a stream
+  s.model.streams = 32;
+  s.runtime.ranks = 1;
+  EXPECT_THROW(validate(s), Error);  // one rank names no backend
 }
 
 // Steps `segments` segments of random symbols through one predictor over all B streams and through
