@@ -134,6 +134,18 @@ TEST_F(Ranks, TwoRanksRoundTripInSeparateProcesses) {
   EXPECT_LT(read_file(path("a.nncp")).size(), read_file(in).size() / 2);
 }
 
+TEST_F(Ranks, TransformerWithRetrainingAndTrainGateRoundTrips) {
+  // Retraining sums its gradients too; the train gate decides on every rank's loss.
+  const std::string in = kData + "/grammar.lsp";
+  ASSERT_EQ(run("c --ranks 2 --model transformer --layers 1 --hidden 32 --heads 2 --ff 64 --memory 16 "
+                "--retrain-period 4 --retrain-window 30 --dropout 0.1 --train-skip 2 --train-margin 0.1 "
+                "--min-stream 64 " +
+                in + " -o " + path("a.nncp")),
+            kOk);
+  ASSERT_EQ(run("d --ranks 2 " + path("a.nncp") + " -o " + path("a.out")), kOk);
+  EXPECT_TRUE(read_file(path("a.out")) == read_file(in));
+}
+
 TEST_F(Ranks, SameBytesInTwoRuns) {
   const std::string in = kData + "/fields.c";
   ASSERT_EQ(run("c " + kFast + " --ranks 2 " + in + " -o " + path("a.nncp")), kOk);
