@@ -5,6 +5,7 @@
 // exactly the same optimizer step, in every run, for the decoder to follow the compressor.
 #include "distributed.h"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
