@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake libtorch-dev libopenblas0-openmp libcli11-dev libspdlog-dev libgtest-dev)
+packages=(build-essential cmake libtorch-dev libgloo-dev libopenblas0-openmp libcli11-dev libspdlog-dev libgtest-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -13,6 +13,7 @@
 
 #include "nncpp/format.h"
 #include "nncpp/predictor.h"
+#include "nncpp/ranks.h"
 #include "nncpp/settings.h"
 #include "nncpp/tokenizer.h"
 
@@ -68,6 +69,9 @@ struct CompressJob {
   std::function<void(const BlockInfo&)> on_block;        // called after each block
   const std::atomic<bool>* cancel = nullptr;             // set → Error(kInterrupted) at the next segment
   bool profile = false;                                  // fill Stats::phases
+  // Several processes (include/nncpp/ranks.h): this is rank 0, the others run serve_rank(); the backend
+  // must sum its gradients over the same group (make_default_backend(ranks)). Null: one process.
+  RankGroup* ranks = nullptr;
 };
 
 struct DecompressJob {
@@ -80,6 +84,8 @@ struct DecompressJob {
   std::function<void(const BlockInfo&)> on_block;  // called after each block has matched its CRC
   const std::atomic<bool>* cancel = nullptr;
   bool profile = false;  // fill Stats::phases
+  // Rank 0 of several (as CompressJob::ranks); a file needs as many ranks as made it (else kIncompatible).
+  RankGroup* ranks = nullptr;
 };
 
 Stats compress(std::istream& in, std::ostream& out, const CompressJob& job);
@@ -87,6 +93,13 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job);
 // Reads and verifies the whole container first (all members of a concatenated file), then writes the
 // original to `out` block by block, each block only after its data check matched.
 Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job);
+
+// The other ranks of a run with several (rank 1 and up): each codes its share of every block that rank 0's
+// compress() or decompress() sends, with the same calls in the same order, until rank 0 calls
+// finish_ranks(). Throws as those do, and Error(kIo) when a rank stops (the group's timeout).
+void serve_rank(RankGroup& ranks, const Backend& backend, const std::atomic<bool>* cancel);
+// Rank 0, after its last compress() or decompress(): ends the other ranks' serve_rank().
+void finish_ranks(RankGroup& ranks);
 
 // The same on memory: compresses or decompresses data[0, size) into a new buffer, with the job's settings,
 // the same file format and the same errors as the stream functions above (nncpp::Error; std::bad_alloc when

@@ -82,6 +82,10 @@ struct RuntimeSettings {
   // CUDA only: replay each step and training step as a CUDA graph. An execution choice, not a header field:
   // the fingerprint records it ("cuda_graphs") and the decoder does as the file says.
   bool cuda_graphs = true;
+  // Processes that coded the file together (include/nncpp/ranks.h), each its share of every block's
+  // streams; the decoder needs as many. Their collectives' library: "gloo" (empty with one rank).
+  uint32_t ranks = 1;
+  std::string rank_backend;
 };
 
 struct Settings {
@@ -94,6 +98,8 @@ struct Settings {
 
 // Most threads a file may ask for: a hostile header must not start hundreds of threads.
 constexpr uint32_t kMaxThreads = 64;
+// Most ranks a file may ask for.
+constexpr uint32_t kMaxRanks = 1024;
 
 // Throws Error(kUsage) naming the first setting outside its valid range.
 void validate(const Settings& settings);

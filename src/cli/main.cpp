@@ -1,6 +1,7 @@
 // nncpp command-line tool: parses options, decides which files go where, opens them safely, runs the
 // engine, and maps errors to exit codes.
 #include <malloc.h>
+#include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "options.h"
 #include "pin_kernels.h"
 #include "progress.h"
+#include "ranks.h"
 #include "report.h"
 
 namespace nncpp::cli {
@@ -200,14 +202,16 @@ void check_task(const Options& o, const Task& t) {
 
 class Runner {
  public:
-  Runner(const Options& o, const std::atomic<bool>* cancel) : o_(o), cancel_(cancel) {}
+  // ranks: rank 0 of several (src/cli/ranks.h), or null.
+  Runner(const Options& o, const std::atomic<bool>* cancel, RankGroup* ranks = nullptr)
+      : o_(o), cancel_(cancel), ranks_(ranks) {}
 
   int run(const Task& t);
   void list_totals(bool several) const;
 
  private:
   const Backend& backend() {
-    if (!backend_) backend_ = make_default_backend();
+    if (!backend_) backend_ = ranks_ != nullptr ? make_default_backend(ranks_) : make_default_backend();
     return *backend_;
   }
   void log_block(const char* verb, const BlockInfo& b, ProgressLine* progress) const;
@@ -221,6 +225,7 @@ class Runner {
 
   const Options& o_;
   const std::atomic<bool>* cancel_;
+  RankGroup* ranks_;
   std::unique_ptr<Backend> backend_;
   std::vector<ListedFile> listed_;
 };
@@ -294,6 +299,7 @@ void Runner::code(const Task& t) {
     job.profile = o_.profile;
     job.on_progress = on_progress;
     job.on_block = on_block;
+    job.ranks = ranks_;
     stats = nncpp::compress(in, out, job);
   } else {
     DecompressJob job;
@@ -304,6 +310,7 @@ void Runner::code(const Task& t) {
     job.profile = o_.profile;
     job.on_progress = on_progress;
     job.on_block = on_block;
+    job.ranks = ranks_;
     stats = nncpp::decompress(in, out, job);
   }
   progress.clear();
@@ -407,6 +414,34 @@ int run(const Options& o, const std::atomic<bool>* cancel) {
     spdlog::error("{}", e.what());
     return exit_status(e.code());
   }
+  // Several ranks: one input; rank 0 runs it, the others serve rank 0 (src/cli/ranks.h).
+  std::unique_ptr<RankRun> ranks;
+  if (!o.ranks.empty()) {
+    try {
+      if (tasks.size() != 1) throw Error(ErrorCode::kUsage, "--ranks codes one input");
+      ranks = std::make_unique<RankRun>(o.ranks, o.rank_timeout, cancel);
+    } catch (const Error& e) {
+      spdlog::error("{}", e.what());
+      return exit_status(e.code());
+    }
+    if (!ranks->is_rank0()) return serve_launched_rank(*ranks, cancel);
+    Runner runner(o, cancel, &ranks->group());
+    int status = runner.run(tasks.front());
+    // Interrupted: another rank may have stopped first (a launcher signals every rank), which fails the
+    // exchange; the user's signal is the cause.
+    if (status != kExitOk && cancel->load()) status = kExitInterrupted;
+    if (status == kExitOk) {
+      try {
+        ranks->finish();
+      } catch (const Error& e) {
+        spdlog::error("{}", e.what());
+        return exit_status(e.code());
+      }
+    } else if (const std::string report = ranks->workers_report(); !report.empty()) {
+      spdlog::error("{}", report);
+    }
+    return status;
+  }
   Runner runner(o, cancel);
   int status = kExitOk;
   for (const Task& t : tasks) {
@@ -426,10 +461,16 @@ int run(const Options& o, const std::atomic<bool>* cancel) {
 int main(int argc, char** argv) {
   using namespace nncpp::cli;
   Options options;
+  // A worker started by --ranks N has no options: rank 0 sends it everything (src/cli/ranks.h).
+  const bool rank_worker = is_rank_worker();
   // Options first: --help, --version and usage errors need no pinned kernels (and no second start).
-  if (std::optional<int> status = parse_options(argc, argv, &options)) return *status;
+  if (!rank_worker)
+    if (std::optional<int> status = parse_options(argc, argv, &options)) return *status;
   pin_cpu_kernels(argv);
-  const std::atomic<bool>* cancel = install_interrupt_handlers();
+  // A worker leaves Ctrl-C (sent to the whole process group) to rank 0, which ends the run and its
+  // workers; other signals end it as usual, and rank 0 reports that.
+  if (rank_worker) ::signal(SIGINT, SIG_IGN);
+  const std::atomic<bool>* cancel = rank_worker ? nullptr : install_interrupt_handlers();
   // Training allocates megabyte-sized temporaries every segment; glibc would mmap and unmap each one and
   // the kernel would zero fresh pages every time (~8% of the run). Keep them on the heap instead.
   mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum
@@ -441,5 +482,6 @@ int main(int argc, char** argv) {
                     : options.verbosity == 1 ? spdlog::level::warn
                                              : spdlog::level::debug);
   spdlog::set_default_logger(logger);
+  if (rank_worker) return *run_rank_worker(cancel);
   return run(options, cancel);
 }

@@ -63,6 +63,27 @@ void add_verbosity_options(CLI::App* sub, Options* o) {
       "-v,--verbose", [o](int64_t) { o->verbosity = 2; }, "more detail on stderr");
 }
 
+// c, d, t: several processes (docs/architecture.md, "Ranks"); the decoder needs as many as made the file.
+void add_rank_options(CLI::App* sub, Options* o) {
+  sub->add_option(
+         "--ranks", o->ranks,
+         "code with N processes, each its share of the streams (N >= 1; one input only), or 'env': "
+         "one of torchrun's (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT); a file needs as many to decode")
+      ->check([](const std::string& v) -> std::string {
+        if (v == "env") return "";
+        try {
+          size_t used = 0;
+          const long n = std::stol(v, &used);
+          if (used == v.size() && n >= 1 && n <= kMaxRanks) return "";
+        } catch (const std::exception&) {
+        }
+        return "--ranks: a number of processes (1..1024) or 'env'";
+      });
+  sub->add_option("--rank-timeout", o->rank_timeout,
+                  "seconds a rank waits for the others in any exchange before the run fails (default 600)")
+      ->check(CLI::Range(1.0, 86400.0));
+}
+
 // -T and --device choose how to compress; the decoder runs as the file says. `d` and `t` accept the two
 // only to refuse them with a clear message (parse_options).
 void add_runtime_options(CLI::App* sub, Overrides* ov, bool compress) {
@@ -324,11 +345,13 @@ std::optional<int> parse_options(int argc, char** argv, Options* o) {
   add_verbosity_options(c, o);
   add_runtime_options(c, &ov, true);
   add_model_options(c, &ov);
+  add_rank_options(c, o);
   CLI::App* d = app.add_subcommand("d", "decompress IN to OUT, or several files (-m, -r)");
   add_io_options(d, o, true);
   add_verbosity_options(d, o);
   add_runtime_options(d, &ov, false);
   add_memlimit_option(d, o);
+  add_rank_options(d, o);
   d->add_flag("--ignore-fingerprint", o->ignore_fingerprint,
               "decode although the file was made on another device/library/thread count (may fail)");
   CLI::App* t = app.add_subcommand("t", "test: decode each file and check it, write nothing");
@@ -336,6 +359,7 @@ std::optional<int> parse_options(int argc, char** argv, Options* o) {
   add_verbosity_options(t, o);
   add_runtime_options(t, &ov, false);
   add_memlimit_option(t, o);
+  add_rank_options(t, o);
   CLI::App* l = app.add_subcommand("l", "list: show the header of each file (with totals for several)");
   add_io_options(l, o, false);
   l->add_flag("--json", o->json, "as JSON");

@@ -29,6 +29,10 @@ struct Options {
   bool profile = false;      // --profile: time each phase of the coding loop (in the stats)
   bool vocab_fixed = false;  // --vocab N given: aim for N symbols instead of adapting to the input
   Settings settings;         // from the level preset and expert flags
+  // --ranks: "" one process; "N" this process starts N - 1 workers (src/cli/ranks.h); "env" torchrun's
+  // RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT.
+  std::string ranks;
+  double rank_timeout = 600;  // --rank-timeout: seconds any collective between ranks may wait
 };
 
 // Parses argv. Returns the exit status to use right away (help, version, usage error) or nullopt to run.

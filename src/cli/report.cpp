@@ -58,7 +58,8 @@ std::string stats_json(const char* command, const Stats& stats) {
     << ",\"dictionary_bytes\":" << stats.dictionary_bytes << ",\"model_bits\":" << number(stats.model_bits)
     << ",\"coded_bits\":" << number(stats.coded_bits) << ",\"level\":" << int{settings.level}
     << ",\"model\":" << json_string(model_kind_name(settings.model.kind))
-    << ",\"device\":" << json_string(settings.runtime.device) << ",\"threads\":" << settings.runtime.threads;
+    << ",\"device\":" << json_string(settings.runtime.device) << ",\"threads\":" << settings.runtime.threads
+    << ",\"ranks\":" << settings.runtime.ranks;
   const Stats::Phases& p = stats.phases;
   if (p.step + p.code + p.train + p.retrain > 0)
     j << ",\"profile\":{\"step\":" << number(p.step) << ",\"code\":" << number(p.code)
@@ -109,8 +110,8 @@ std::string describe_header(const ListedFile& file, bool json) {
       << ",\"retrain_period\":" << m.retrain_period << ",\"retrain_window\":" << m.retrain_window
       << ",\"retrain_lr\":" << number(m.retrain_lr) << ",\"dropout\":" << number(m.dropout)
       << ",\"train_max_skip\":" << m.train_max_skip << ",\"train_margin\":" << number(m.train_margin)
-      << ",\"dtype\":" << json_string(s.runtime.dtype) << ",\"block_bytes\":" << s.codec.block_bytes
-      << ",\"dictionary_bytes\":" << h.dictionary.size()
+      << ",\"dtype\":" << json_string(s.runtime.dtype) << ",\"ranks\":" << s.runtime.ranks
+      << ",\"block_bytes\":" << s.codec.block_bytes << ",\"dictionary_bytes\":" << h.dictionary.size()
       << ",\"fingerprint\":" << json_string(hex(h.fingerprint)) << "}\n";
     return o.str();
   }
@@ -145,6 +146,8 @@ std::string describe_header(const ListedFile& file, bool json) {
     << "dictionary       "
     << (h.dictionary.empty() ? std::string("none (bytes)") : std::to_string(h.dictionary.size()) + " bytes")
     << "\n";
+  if (s.runtime.ranks > 1)  // decoding needs as many (--ranks)
+    o << "ranks            " << s.runtime.ranks << " (" << s.runtime.rank_backend << ")\n";
   o << "fingerprint      " << hex(h.fingerprint) << " (digest, docs/format.md)\n";
   return o.str();
 }

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -17,9 +19,11 @@
 #include "core/mixer.h"
 #include "core/quantize.h"
 #include "core/range_coder.h"
+#include "core/rank_share.h"
 #include "core/train_gate.h"
 #include "nncpp/error.h"
 #include "nncpp/presets.h"
+#include "nncpp/ranks.h"
 
 namespace nncpp {
 namespace {
@@ -244,6 +248,8 @@ class PhaseTimer {
   Clock::time_point start_;
 };
 
+// With several ranks this is one rank's share of the block (rank_share.h): symbols, n and the positions
+// are the share's; the train gate then decides on every rank's coded loss.
 // The context mixer of a block, in the symbol or the binary domain (at most one of them).
 struct Mixers {
   std::unique_ptr<ContextMixer> symbol;
@@ -251,14 +257,15 @@ struct Mixers {
 };
 
 template <typename Side>
-double code_block(Predictor& predictor, Mixers& mixers, const Settings& settings, size_t n, Side& side,
-                  uint16_t* symbols, const BlockProgress& progress, const std::atomic<bool>* cancel,
-                  Stats::Phases* profile) {
+double code_block(Predictor& predictor, Mixers& mixers, const Settings& settings,
+                  const StreamShare& share, Side& side, uint16_t* symbols, const BlockProgress& progress,
+                  const std::atomic<bool>* cancel, Stats::Phases* profile, RankGroup* ranks) {
   // Each phase's share of the profile (nullptr when off).
   auto phase = [profile](double Stats::Phases::*field) { return profile ? &(profile->*field) : nullptr; };
   const int vocab = static_cast<int>(settings.model.vocab);
-  const int streams = streams_for_block(n, settings);
-  const size_t stream_len = (n + streams - 1) / streams;
+  const size_t n = share.symbols;
+  const int streams = share.streams;
+  const size_t stream_len = share.stream_len;
   const int segment = static_cast<int>(settings.model.segment);
 
   std::vector<uint16_t> prev(streams, 0);
@@ -352,6 +359,12 @@ double code_block(Predictor& predictor, Mixers& mixers, const Settings& settings
     }
     side.check_payload();
     model_bits += segment_bits;
+    if (ranks != nullptr && ranks->size() > 1 && settings.model.train_max_skip > 0) {
+      double loss[2] = {segment_bits, static_cast<double>(segment_symbols)};  // every rank's
+      ranks->sum(loss, 2);
+      segment_bits = loss[0];
+      segment_symbols = static_cast<int64_t>(loss[1]);
+    }
     {
       PhaseTimer timer(predictor, phase(&Stats::Phases::train));
       predictor.train(targets.data(), mask.data(), steps, gate.should_update(segment_bits, segment_symbols));
@@ -442,10 +455,150 @@ void write_raw(std::ostream& out, const std::vector<uint8_t>& raw) {
   if (!out) throw Error(ErrorCode::kIo, "cannot write the output");
 }
 
+// ---- one rank's share of a block, and the messages between ranks (include/nncpp/ranks.h) ----------------
+//
+// Rank 0 sends every rank each member's header and each block (broadcast); every rank codes its share of
+// the block's streams (rank_share.h) and sends rank 0 a reply (gather): its model bits (f64), then its
+// record (compressing) or its decoded symbols (u16 each, decoding). With one process the same functions
+// code the whole block and send nothing.
+
+enum RankMessage : uint8_t { kCompressMember = 1, kDecompressMember, kBlock, kEndMember, kDone };
+
+// What this process codes its shares with.
+struct ShareCoder {
+  Predictor& predictor;
+  Mixers& mixers;
+  const Settings& settings;
+  RankGroup* ranks;  // null: one process
+  const std::atomic<bool>* cancel;
+  Stats::Phases* profile;
+
+  bool several() const { return ranks != nullptr && ranks->size() > 1; }
+  StreamShare share(size_t n) const { return stream_share(n, settings, ranks ? ranks->rank() : 0); }
+};
+
+std::vector<uint8_t> rank_reply(double bits, const uint8_t* bytes, size_t size) {
+  std::vector<uint8_t> reply(sizeof bits + size);
+  std::memcpy(reply.data(), &bits, sizeof bits);
+  if (size > 0) std::memcpy(reply.data() + sizeof bits, bytes, size);
+  return reply;
+}
+
+double reply_bits(const std::vector<uint8_t>& reply) {
+  double bits = 0;
+  if (reply.size() < sizeof bits) throw Error(ErrorCode::kIo, "a rank sent a short reply");
+  std::memcpy(&bits, reply.data(), sizeof bits);
+  return bits;
+}
+
+// Compressing symbols[n]: every rank codes its share; rank 0 gets the payload (the ranks' records in rank
+// order, docs/format.md "Ranks") and everyone's model bits in *bits.
+std::vector<uint8_t> encode_block(const ShareCoder& c, uint16_t* symbols, size_t n,
+                                  const BlockProgress& progress, double* bits) {
+  const StreamShare share = c.share(n);
+  EncodeSide side(symbols + share.first_symbol, share.streams);
+  *bits = code_block(c.predictor, c.mixers, c.settings, share, side, symbols + share.first_symbol, progress,
+                     c.cancel, c.profile, c.ranks);
+  std::vector<uint8_t> record = side.finish();
+  if (!c.several()) return record;
+  std::vector<std::vector<uint8_t>> replies =
+      c.ranks->gather(rank_reply(*bits, record.data(), record.size()));
+  if (c.ranks->rank() != 0) return {};
+  std::vector<std::vector<uint8_t>> records;
+  *bits = 0;
+  for (const std::vector<uint8_t>& reply : replies) {
+    *bits += reply_bits(reply);
+    records.emplace_back(reply.begin() + sizeof(double), reply.end());
+  }
+  return write_stream_table(records);
+}
+
+// A stored block: every rank's model learns from its share of symbols[n] without coding it. Returns the
+// model bits of all ranks on rank 0.
+double replay_block(const ShareCoder& c, uint16_t* symbols, size_t n, const BlockProgress& progress) {
+  const StreamShare share = c.share(n);
+  EncodeSide replay(symbols + share.first_symbol, share.streams, /*coding=*/false);
+  double bits = code_block(c.predictor, c.mixers, c.settings, share, replay, symbols + share.first_symbol,
+                           progress, c.cancel, c.profile, c.ranks);
+  if (!c.several()) return bits;
+  bits = 0;
+  for (const std::vector<uint8_t>& reply : c.ranks->gather(rank_reply(bits, nullptr, 0)))
+    bits += reply_bits(reply);
+  return bits;
+}
+
+// Decoding a block of n symbols from its payload: every rank decodes its record; rank 0 gets all symbols in
+// out[n] (the other ranks pass null) and everyone's model bits.
+double decode_block(const ShareCoder& c, const uint8_t* payload, size_t size, size_t n, uint16_t* out,
+                    const BlockProgress& progress) {
+  const StreamShare share = c.share(n);
+  std::vector<std::pair<size_t, size_t>> records{{0, size}};
+  if (c.several()) records = parse_stream_table(payload, size, c.ranks->size());
+  const auto [at, length] = records[c.several() ? c.ranks->rank() : 0];
+  std::vector<uint16_t> local;
+  uint16_t* mine = out != nullptr ? out + share.first_symbol : nullptr;
+  if (mine == nullptr) {
+    local.resize(share.symbols);
+    mine = local.data();
+  }
+  DecodeSide side(payload + at, length, share.streams);
+  double bits =
+      code_block(c.predictor, c.mixers, c.settings, share, side, mine, progress, c.cancel, c.profile, c.ranks);
+  if (!c.several()) return bits;
+  std::vector<std::vector<uint8_t>> replies = c.ranks->gather(
+      rank_reply(bits, reinterpret_cast<const uint8_t*>(local.data()), local.size() * sizeof(uint16_t)));
+  if (c.ranks->rank() != 0) return bits;
+  bits = 0;
+  for (int r = 0; r < c.ranks->size(); ++r) {
+    bits += reply_bits(replies[r]);
+    if (r == 0) continue;
+    const StreamShare theirs = stream_share(n, c.settings, r);
+    if (replies[r].size() != sizeof(double) + theirs.symbols * sizeof(uint16_t))
+      throw Error(ErrorCode::kIo, "rank " + std::to_string(r) + " sent a reply of the wrong size");
+    std::memcpy(out + theirs.first_symbol, replies[r].data() + sizeof(double),
+                theirs.symbols * sizeof(uint16_t));
+  }
+  return bits;
+}
+
+// Rank 0: the start of a member, for the other ranks (kind, then the member's header as the file has it).
+void announce_member(RankGroup* ranks, RankMessage kind, const uint8_t* header, size_t size) {
+  if (ranks == nullptr || ranks->size() == 1) return;
+  std::vector<uint8_t> message{kind};
+  message.insert(message.end(), header, header + size);
+  ranks->broadcast(&message);
+}
+
+// Rank 0: a block for the other ranks: u32 raw bytes, u32 symbols (0: stored or compressing), its bytes
+// (compressing and stored: the original; else the payload).
+void announce_block(RankGroup* ranks, uint32_t raw_bytes, uint32_t symbols, const uint8_t* data,
+                    size_t size) {
+  if (ranks == nullptr || ranks->size() == 1) return;
+  std::vector<uint8_t> message{kBlock};
+  ByteWriter w(&message);
+  w.u32(raw_bytes);
+  w.u32(symbols);
+  w.bytes(data, size);
+  ranks->broadcast(&message);
+}
+
+void end_member(RankGroup* ranks) {
+  if (ranks == nullptr || ranks->size() == 1) return;
+  std::vector<uint8_t> message{kEndMember};
+  ranks->broadcast(&message);
+}
+
 // Everything that can refuse a member before it is decoded: the fingerprint and the memory it needs.
 // Returns the settings to decode it with.
 Settings check_member(const Member& member, const DecompressJob& job, uint64_t file_bytes) {
   const Settings& settings = member.header.settings;
+  const uint32_t ranks = job.ranks != nullptr ? static_cast<uint32_t>(job.ranks->size()) : 1;
+  if (settings.runtime.ranks != ranks)
+    throw Error(ErrorCode::kIncompatible,
+                "the file was made by " + std::to_string(settings.runtime.ranks) + " ranks" +
+                    (settings.runtime.ranks > 1 ? " (" + settings.runtime.rank_backend + ")" : "") +
+                    " and decodes only with as many (this run has " + std::to_string(ranks) +
+                    "): use --ranks " + std::to_string(settings.runtime.ranks));
   Fingerprint here;
   try {
     here = job.backend->fingerprint(settings);
@@ -476,6 +629,9 @@ void decode_member(const uint8_t* file, const Member& member, const Settings& se
   std::unique_ptr<Predictor> predictor = job.backend->create(settings);
   const std::vector<std::vector<uint8_t>> symbol_bytes = symbol_bytes_of(dictionary);
   Mixers mixers = make_mixer(settings, symbol_bytes);
+  const ShareCoder coder{*predictor, mixers, settings,
+                         job.ranks,  job.cancel,  job.profile ? &stats->phases : nullptr};
+  announce_member(job.ranks, kDecompressMember, file + member.begin, header.encoded_bytes);
 
   stats->dictionary_bytes += header.dictionary.size();
   Crc32 total_crc;
@@ -497,19 +653,17 @@ void decode_member(const uint8_t* file, const Member& member, const Settings& se
       if (crc32_update(total_crc.value(), raw.data(), raw.size()) != block.data_crc)
         throw Error(ErrorCode::kCorrupt, "file is corrupt (stored block " + std::to_string(index + 1) +
                                              " does not match its checksum)");
+      announce_block(job.ranks, block.raw_bytes, 0, raw.data(), raw.size());
       symbols.clear();
       dictionary.tokenize(raw.data(), raw.size(), &symbols);
-      EncodeSide replay(symbols.data(), streams_for_block(symbols.size(), settings), /*coding=*/false);
-      bits = code_block(*predictor, mixers, settings, symbols.size(), replay, symbols.data(), progress,
-                        job.cancel, job.profile ? &stats->phases : nullptr);
+      bits = replay_block(coder, symbols.data(), symbols.size(), progress);
       symbol_count = symbols.size();
     } else {
       // Not zero-filled: the coder writes each position before anything reads it, so a block that claims
       // more symbols than its payload holds costs address space, not memory, until the payload runs out.
       std::unique_ptr<uint16_t[]> decoded(new uint16_t[block.symbols]);
-      DecodeSide side(payload, block.payload_bytes, streams_for_block(block.symbols, settings));
-      bits = code_block(*predictor, mixers, settings, block.symbols, side, decoded.get(), progress,
-                        job.cancel, job.profile ? &stats->phases : nullptr);
+      announce_block(job.ranks, block.raw_bytes, block.symbols, payload, block.payload_bytes);
+      bits = decode_block(coder, payload, block.payload_bytes, block.symbols, decoded.get(), progress);
       raw.clear();
       dictionary.detokenize(decoded.get(), block.symbols, &raw, block.raw_bytes);
       symbol_count = block.symbols;
@@ -532,13 +686,15 @@ void decode_member(const uint8_t* file, const Member& member, const Settings& se
     done.bytes_done = member_bytes;
     done.coded_bits += bits;
   }
+  end_member(job.ranks);
 }
 
 }  // namespace
 
 int streams_for_block(uint64_t symbols, const Settings& settings) {
   uint64_t by_length = symbols / settings.codec.min_stream_symbols;
-  return static_cast<int>(std::clamp<uint64_t>(by_length, 1, settings.model.streams));
+  // At least one stream per rank (validate() keeps ranks <= streams).
+  return static_cast<int>(std::clamp<uint64_t>(by_length, settings.runtime.ranks, settings.model.streams));
 }
 
 Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
@@ -561,6 +717,10 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
     check_cancel(job.cancel);
   }
   settings.model.vocab = static_cast<uint32_t>(dictionary.vocab_size());
+  if (job.ranks != nullptr && job.ranks->size() > 1) {
+    settings.runtime.ranks = static_cast<uint32_t>(job.ranks->size());
+    settings.runtime.rank_backend = job.ranks->backend();
+  }
   validate(settings);
 
   FileHeader header;
@@ -575,6 +735,15 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
   std::unique_ptr<Predictor> predictor = job.backend->create(settings);
   const std::vector<std::vector<uint8_t>> symbol_bytes = symbol_bytes_of(dictionary);
   Mixers mixers = make_mixer(settings, symbol_bytes);
+  const ShareCoder coder{*predictor, mixers, settings,
+                         job.ranks,  job.cancel,  job.profile ? &stats.phases : nullptr};
+  if (coder.several()) {
+    std::ostringstream bytes;
+    uint32_t unused = 0;
+    write_file_header(bytes, header, &unused);
+    const std::string text = bytes.str();
+    announce_member(job.ranks, kCompressMember, reinterpret_cast<const uint8_t*>(text.data()), text.size());
+  }
 
   stats.dictionary_bytes = header.dictionary.size();
   Crc32 total_crc;
@@ -585,13 +754,12 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
   BlockReader blocks(in, std::move(ahead), settings.codec.block_bytes);
   while (blocks.next(&raw)) {
     const Clock::time_point block_start = Clock::now();
+    announce_block(job.ranks, static_cast<uint32_t>(raw.size()), 0, raw.data(), raw.size());
     symbols.clear();
     dictionary.tokenize(raw.data(), raw.size(), &symbols);
-    EncodeSide side(symbols.data(), streams_for_block(symbols.size(), settings));
     BlockProgress progress{&job.on_progress, done, raw.size()};
-    double bits = code_block(*predictor, mixers, settings, symbols.size(), side, symbols.data(), progress,
-                             job.cancel, job.profile ? &stats.phases : nullptr);
-    std::vector<uint8_t> payload = side.finish();
+    double bits = 0;
+    std::vector<uint8_t> payload = encode_block(coder, symbols.data(), symbols.size(), progress, &bits);
     payload.resize(std::max<size_t>(payload.size(), min_block_payload(symbols.size())), 0);
     // A block the model expands is stored instead (symbols = 0); the decoder still replays the model on it.
     const bool stored = payload.size() >= raw.size();
@@ -617,6 +785,7 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
     done.bytes_done = stats.original_bytes;
     done.coded_bits = stats.model_bits;
   }
+  end_member(job.ranks);
   if (size_known && job.size_hint != stats.original_bytes)
     throw Error(ErrorCode::kIo, "input changed size while being compressed");
   stats.output_bytes += write_member_end(out, size_known, container_crc);
@@ -649,6 +818,64 @@ Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job) 
   stats.settings = settings.back();
   stats.seconds = seconds_since(start);
   return stats;
+}
+
+void finish_ranks(RankGroup& ranks) {
+  if (ranks.size() == 1) return;
+  std::vector<uint8_t> message{kDone};
+  ranks.broadcast(&message);
+}
+
+void serve_rank(RankGroup& ranks, const Backend& backend, const std::atomic<bool>* cancel) {
+  std::vector<uint8_t> message;
+  const std::function<void(const ProgressInfo&)> silent;
+  const BlockProgress no_progress{&silent, ProgressInfo{}, 0};
+  for (;;) {
+    ranks.broadcast(&message);
+    if (message.empty()) throw Error(ErrorCode::kIo, "rank 0 sent an empty message");
+    if (message[0] == kDone) return;
+    if (message[0] != kCompressMember && message[0] != kDecompressMember)
+      throw Error(ErrorCode::kIo, "rank 0 sent an unexpected message");
+    // A member: rank 0 has checked the file (decoding) or made the header (compressing).
+    const FileHeader header = parse_file_header(message.data() + 1, message.size() - 1);
+    const Settings& settings = header.settings;
+    // Pins the thread count as rank 0 did; a host whose libraries or kernels differ refuses here.
+    check_fingerprint(header.fingerprint, backend.fingerprint(settings), settings);
+    if (settings.runtime.ranks != static_cast<uint32_t>(ranks.size()))
+      throw Error(ErrorCode::kIncompatible,
+                  "the member needs " + std::to_string(settings.runtime.ranks) + " ranks");
+    Dictionary dictionary;
+    if (!header.dictionary.empty())
+      dictionary = Dictionary::deserialize(header.dictionary.data(), header.dictionary.size());
+    std::unique_ptr<Predictor> predictor = backend.create(settings);
+    const std::vector<std::vector<uint8_t>> symbol_bytes = symbol_bytes_of(dictionary);
+    Mixers mixers = make_mixer(settings, symbol_bytes);
+    const ShareCoder coder{*predictor, mixers, settings, &ranks, cancel, nullptr};
+    const bool compressing = message[0] == kCompressMember;
+    std::vector<uint16_t> symbols;
+    for (;;) {
+      ranks.broadcast(&message);
+      if (message.empty() || (message[0] != kBlock && message[0] != kEndMember))
+        throw Error(ErrorCode::kIo, "rank 0 sent an unexpected message");
+      if (message[0] == kEndMember) break;
+      ByteReader r(message.data() + 1, message.size() - 1, "rank message");
+      const uint32_t raw_bytes = r.u32(), coded_symbols = r.u32();
+      const size_t size = r.remaining();
+      const uint8_t* data = r.bytes(size);
+      double bits = 0;
+      if (coded_symbols != 0) {
+        decode_block(coder, data, size, coded_symbols, nullptr, no_progress);
+        continue;
+      }
+      if (size != raw_bytes) throw Error(ErrorCode::kIo, "rank 0 sent a block of the wrong size");
+      symbols.clear();
+      dictionary.tokenize(data, size, &symbols);
+      if (compressing)
+        encode_block(coder, symbols.data(), symbols.size(), no_progress, &bits);
+      else
+        replay_block(coder, symbols.data(), symbols.size(), no_progress);
+    }
+  }
 }
 
 }  // namespace nncpp

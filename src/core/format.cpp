@@ -6,6 +6,7 @@
 
 #include "core/byte_io.h"
 #include "core/checksum.h"
+#include "core/rank_share.h"
 #include "nncpp/engine.h"
 #include "nncpp/error.h"
 #include "nncpp/presets.h"
@@ -142,6 +143,8 @@ const std::vector<SettingRow>& setting_rows() {
       row<&S::runtime, &R::device>(49, "device"),
       row<&S::runtime, &R::dtype>(50, "dtype"),
       row<&S::runtime, &R::cuda_graphs>(51, "cuda graphs"),
+      row<&S::runtime, &R::ranks>(52, "ranks"),
+      row<&S::runtime, &R::rank_backend>(53, "rank backend"),
       row<&S::mix, &X::models>(64, "context models"),
       row<&S::mix, &X::table_bits>(65, "context table bits"),
       row<&S::mix, &X::count_limit>(66, "context count limit"),
@@ -507,7 +510,9 @@ std::vector<Member> parse_container(const uint8_t* data, size_t size) {
       const bool stored = h.symbols == 0;
       if (!stored && bytes_only && h.symbols != h.raw_bytes)
         corrupt(which + ": symbol count differs from its size");
-      const int streams = stored ? 0 : streams_for_block(h.symbols, s);
+      // With several ranks the payload is the ranks' records, each a stream table (one size more each).
+      const int ranks = static_cast<int>(s.runtime.ranks);
+      const int streams = stored ? 0 : streams_for_block(h.symbols, s) + (ranks > 1 ? ranks : 0);
       h.payload_bytes = static_cast<uint32_t>(r.varint(UINT32_MAX));
       if (stored ? h.payload_bytes != h.raw_bytes
                  : h.payload_bytes > max_block_payload(h.symbols, streams) ||
@@ -517,7 +522,13 @@ std::vector<Member> parse_container(const uint8_t* data, size_t size) {
       if (h.payload_bytes > r.remaining()) corrupt(which + ": payload runs past the end of the file");
       b.payload_at = static_cast<size_t>(r.position() - data);
       const uint8_t* payload = r.bytes(h.payload_bytes);
-      if (!stored) parse_stream_table(payload, h.payload_bytes, streams);
+      if (!stored && ranks == 1) parse_stream_table(payload, h.payload_bytes, streams);
+      if (!stored && ranks > 1) {
+        const auto records = parse_stream_table(payload, h.payload_bytes, ranks);
+        for (int rank = 0; rank < ranks; ++rank)
+          parse_stream_table(payload + records[rank].first, records[rank].second,
+                             stream_share(h.symbols, s, rank).streams);
+      }
       b.record_bytes = static_cast<size_t>(r.position() - record);
       m.original_bytes += h.raw_bytes;
       m.blocks.push_back(b);

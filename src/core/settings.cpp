@@ -117,6 +117,10 @@ void validate(const Settings& s) {
   // against the machine's memory or --memlimit before building anything).
   require(model_memory_bytes(s) <= (uint64_t{32} << 30), "model size (at most 32 GiB)");
   require(s.runtime.threads >= 1 && s.runtime.threads <= kMaxThreads, "threads (1..64)");
+  require(s.runtime.ranks >= 1 && s.runtime.ranks <= kMaxRanks, "ranks (1..1024)");
+  require(s.runtime.ranks <= s.model.streams, "ranks (at most one per stream: ranks <= streams)");
+  require(s.runtime.ranks == 1 ? s.runtime.rank_backend.empty() : s.runtime.rank_backend == "gloo",
+          "rank backend (gloo with several ranks, none with one)");
   require(!s.runtime.device.empty() && s.runtime.device.size() <= 64, "device name");
   require(s.runtime.dtype == "float32" || s.runtime.dtype == "tf32" || s.runtime.dtype == "bfloat16",
           "dtype (float32, tf32, bfloat16)");

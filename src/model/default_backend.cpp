@@ -9,6 +9,10 @@ std::unique_ptr<Backend> make_default_backend() {
   return make_torch_backend();
 }
 
+std::unique_ptr<Backend> make_default_backend(RankGroup* ranks) {
+  return make_torch_backend(ranks);
+}
+
 std::string default_backend_version() {
   return "LibTorch " + torch_version();
 }

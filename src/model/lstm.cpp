@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "distributed.h"
 #include "index_sum.h"
 #include "nncpp/error.h"
 #include "weight_init.h"
@@ -143,6 +144,7 @@ void LstmPredictor::train(const uint16_t* targets, const uint8_t* mask, int step
 
   int64_t live = 0;
   for (int64_t i = 0; update && i < rows; ++i) live += mask[i] != 0;
+  if (update) live = sum_count(ranks_, live);
   if (live > 0) {
     // Targets and loss weights: mean cross-entropy over the coded (unmasked) positions.
     torch::Tensor target = torch::empty({rows}, torch::kInt64);
@@ -224,6 +226,7 @@ void LstmPredictor::train_ops(int steps, bool update) {
       if (l > 0) dhcat.view({rows, L * H}).narrow(1, (l - 1) * H, H).add_(dx.narrow(1, E, H));
     }
     grads[0] = index_sum(inputs_.narrow(0, 0, steps).reshape({rows}), demb, V);
+    sum_gradients(ranks_, params_, &grads);
     adam_update(grads);
   }
 

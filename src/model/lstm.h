@@ -18,6 +18,7 @@
 
 #include "device_coding.h"
 #include "nncpp/predictor.h"
+#include "nncpp/ranks.h"
 
 namespace nncpp {
 
@@ -39,6 +40,10 @@ class LstmPredictor : public DeviceCodingPredictor {
   // Every trained tensor, in a fixed order (embedding, (w, b) per layer, output w, b, match boost); for
   // tests that check the backward against finite differences.
   std::vector<torch::Tensor>& parameters() { return params_; }
+
+  // Several ranks (include/nncpp/ranks.h): the loss is averaged over every rank's coded positions and the
+  // gradients are summed over the ranks before each optimizer step. Not with CUDA graphs.
+  void set_ranks(RankGroup* ranks) { ranks_ = ranks; }
 
  private:
   struct Layer {
@@ -88,6 +93,7 @@ class LstmPredictor : public DeviceCodingPredictor {
   const bool graphs_;        // CUDA graphs for step and train (a CUDA device and build)
   int segments_ = 0;         // segments run since reset_streams (the first one runs eagerly)
   CapturedOps train_graph_;  // a full segment's training step
+  RankGroup* ranks_ = nullptr;
 };
 
 }  // namespace nncpp

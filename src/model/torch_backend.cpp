@@ -91,6 +91,8 @@ torch::Device parse_device(const std::string& name) {
 
 class TorchBackend : public Backend {
  public:
+  explicit TorchBackend(RankGroup* ranks) : ranks_(ranks) {}
+
   Fingerprint fingerprint(const Settings& settings) const override {
     torch::Device device = parse_device(settings.runtime.device);
     if (settings.runtime.dtype != "float32" && !device.is_cuda())
@@ -133,16 +135,32 @@ class TorchBackend : public Backend {
     // The context mixer works on the host: with it the distributions cross to the host every position.
     const bool device_coding = !device.is_cpu() && settings.mix.models == 0,
                graphs = settings.runtime.cuda_graphs;
-    if (settings.model.kind == ModelKind::kLstm)
-      return std::make_unique<LstmPredictor>(settings.model, device, device_coding, graphs);
-    return std::make_unique<TransformerPredictor>(settings.model, device, device_coding, graphs, bf16);
+    if (settings.runtime.ranks > 1 &&
+        (ranks_ == nullptr || ranks_->size() != static_cast<int>(settings.runtime.ranks)))
+      throw Error(ErrorCode::kUsage,
+                  "these settings need " + std::to_string(settings.runtime.ranks) + " ranks");
+    if (ranks_ != nullptr && ranks_->size() > 1 && graphs && device.is_cuda())
+      throw Error(ErrorCode::kUsage,
+                  "several ranks on CUDA need --no-cuda-graphs (the gradient sum runs on the host)");
+    if (settings.model.kind == ModelKind::kLstm) {
+      auto lstm = std::make_unique<LstmPredictor>(settings.model, device, device_coding, graphs);
+      lstm->set_ranks(ranks_);
+      return lstm;
+    }
+    auto transformer =
+        std::make_unique<TransformerPredictor>(settings.model, device, device_coding, graphs, bf16);
+    transformer->set_ranks(ranks_);
+    return transformer;
   }
+
+ private:
+  RankGroup* ranks_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_torch_backend() {
-  return std::make_unique<TorchBackend>();
+std::unique_ptr<Backend> make_torch_backend(RankGroup* ranks) {
+  return std::make_unique<TorchBackend>(ranks);
 }
 
 std::string torch_version() {

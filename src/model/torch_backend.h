@@ -6,10 +6,12 @@
 #include <string>
 
 #include "nncpp/predictor.h"
+#include "nncpp/ranks.h"
 
 namespace nncpp {
 
-std::unique_ptr<Backend> make_torch_backend();
+// ranks: the predictors sum their gradients over these ranks (null: one process).
+std::unique_ptr<Backend> make_torch_backend(RankGroup* ranks = nullptr);
 
 // LibTorch's version, for `nncpp -V`.
 std::string torch_version();

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "autocast.h"
+#include "distributed.h"
 #include "nncpp/error.h"
 #include "weight_init.h"
 
@@ -450,6 +451,7 @@ void TransformerPredictor::train(const uint16_t* targets, const uint8_t* mask, i
   const int64_t B = active_, n = steps;
   int64_t live = 0;
   for (int64_t i = 0; i < n * B; ++i) live += mask[i] != 0;
+  if (update) live = sum_count(ranks_, live);
 
   bool changed = false;
   if (update && live > 0) {
@@ -528,6 +530,7 @@ void TransformerPredictor::retrain(const uint16_t* inputs, const uint16_t* targe
   const int64_t B = active_;
   int64_t live = 0;
   for (int64_t i = 0; i < length * B; ++i) live += mask[i] != 0;
+  live = sum_count(ranks_, live);
   ++retrain_steps_;
   if (live == 0) return;
 
@@ -576,6 +579,7 @@ void TransformerPredictor::prepare_adam(double lr) {
 void TransformerPredictor::adam_update(std::vector<torch::Tensor>& grads) {
   torch::NoGradGuard no_grad;
   const double beta2 = s_.beta2;
+  sum_gradients(ranks_, params_, &grads);
   for (size_t k = 0; k < params_.size(); ++k) {
     if (!grads[k].defined()) grads[k] = torch::zeros_like(params_[k]);
     if (k + 1 == params_.size()) grads[k][0] = 0;  // match boost of bucket 0 (no hint) stays 0

@@ -27,6 +27,7 @@
 #include "device_coding.h"
 #include "dropout.h"
 #include "nncpp/predictor.h"
+#include "nncpp/ranks.h"
 
 namespace nncpp {
 
@@ -58,6 +59,10 @@ class TransformerPredictor : public DeviceCodingPredictor {
   // recomputed by the batch (training) forward from the same memory and weights. Equals log(step()) up to
   // float rounding: this is what shows that the key/value-cache path and the training forward agree.
   torch::Tensor segment_logprobs();
+
+  // Several ranks (include/nncpp/ranks.h): losses are averaged over every rank's coded positions and the
+  // gradients are summed over the ranks before each optimizer step. Not with CUDA graphs.
+  void set_ranks(RankGroup* ranks) { ranks_ = ranks; }
 
  private:
   struct Layer {
@@ -164,6 +169,7 @@ class TransformerPredictor : public DeviceCodingPredictor {
   CapturedOps train_graph_, retrain_graph_;
   bool train_warm_ = false, retrain_warm_ = false;  // one eager run at the captured shape done
   bool train_graph_failed_ = false, retrain_graph_failed_ = false;
+  RankGroup* ranks_ = nullptr;
 };
 
 }  // namespace nncpp
