@@ -16,13 +16,12 @@
 #include "exit_status.h"
 #include "files.h"
 #include "interrupt.h"
-#include "nncpp/backend.h"
 #include "nncpp/engine.h"
 #include "nncpp/error.h"
 #include "options.h"
-#include "pin_kernels.h"
 #include "progress.h"
 #include "report.h"
+#include "torch_module_loader.h"
 
 namespace nncpp::cli {
 namespace {
@@ -206,10 +205,6 @@ class Runner {
   void list_totals(bool several) const;
 
  private:
-  const Backend& backend() {
-    if (!backend_) backend_ = make_default_backend();
-    return *backend_;
-  }
   void log_block(const char* verb, const BlockInfo& b, ProgressLine* progress) const;
   void code(const Task& t);
   void list(const Task& t);
@@ -221,7 +216,7 @@ class Runner {
 
   const Options& o_;
   const std::atomic<bool>* cancel_;
-  std::unique_ptr<Backend> backend_;
+  TorchModuleBackend backend_;  // LibTorch loads when a model is first needed, not for `l` or a bad file
   std::vector<ListedFile> listed_;
 };
 
@@ -263,6 +258,9 @@ void Runner::remove_input(const Task& t) const {
 
 void Runner::code(const Task& t) {
   const bool compress = o_.command == Command::kCompress;
+  // Compression always builds a model: load LibTorch before any output exists. Decoding loads it once
+  // the container is verified (engine.cpp, check_member), so a damaged file never costs the load.
+  if (compress) backend_.loaded();
   InputFile input(t.input, cancel_);
   std::unique_ptr<OutputFile> output;
   if (o_.command != Command::kTest)
@@ -286,7 +284,7 @@ void Runner::code(const Task& t) {
   if (compress) {
     CompressJob job;
     job.settings = o_.settings;
-    job.backend = &backend();
+    job.backend = &backend_;
     job.size_hint = input.size_hint();
     job.tokenizer.max_vocab = static_cast<int>(o_.settings.codec.max_vocab);
     job.tokenizer.adaptive = !o_.vocab_fixed;
@@ -297,7 +295,7 @@ void Runner::code(const Task& t) {
     stats = nncpp::compress(in, out, job);
   } else {
     DecompressJob job;
-    job.backend = &backend();
+    job.backend = &backend_;
     job.ignore_fingerprint = o_.ignore_fingerprint;
     job.memory_limit = o_.memory_limit;
     job.cancel = cancel_;
@@ -372,6 +370,9 @@ int Runner::run(const Task& t) {
     else
       code(t);
     return kExitOk;
+  } catch (const BackendMissing& e) {
+    spdlog::error("{}: {}", shown(t.input, false), e.what());
+    return kExitNoBackend;
   } catch (const Skip& s) {
     spdlog::warn("{}: {}", shown(t.input, false), s.message);
     return kExitWarning;
@@ -426,9 +427,7 @@ int run(const Options& o, const std::atomic<bool>* cancel) {
 int main(int argc, char** argv) {
   using namespace nncpp::cli;
   Options options;
-  // Options first: --help, --version and usage errors need no pinned kernels (and no second start).
   if (std::optional<int> status = parse_options(argc, argv, &options)) return *status;
-  pin_cpu_kernels(argv);
   const std::atomic<bool>* cancel = install_interrupt_handlers();
   // Training allocates megabyte-sized temporaries every segment; glibc would mmap and unmap each one and
   // the kernel would zero fresh pages every time (~8% of the run). Keep them on the heap instead.
