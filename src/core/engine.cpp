@@ -373,17 +373,11 @@ void write_raw(std::ostream& out, const std::vector<uint8_t>& raw) {
   if (!out) throw Error(ErrorCode::kIo, "cannot write the output");
 }
 
-// Everything that can refuse a member before it is decoded: the fingerprint and the memory it needs.
+// Everything that can refuse a member before it is decoded: the memory it needs, then the fingerprint.
+// The memory first: it needs no backend (the tool loads LibTorch only for the fingerprint).
 // Returns the settings to decode it with.
 Settings check_member(const Member& member, const DecompressJob& job, uint64_t file_bytes) {
   const Settings& settings = member.header.settings;
-  Fingerprint here;
-  try {
-    here = job.backend->fingerprint(settings);
-  } catch (const Error& e) {  // e.g. a file made on cuda, read where there is no GPU
-    throw Error(ErrorCode::kIncompatible, std::string("incompatible device: ") + e.what());
-  }
-  if (!job.ignore_fingerprint) check_fingerprint(member.header.fingerprint, here, settings);
   const uint64_t need = decoder_memory_bytes(member) + file_bytes;
   const uint64_t limit = job.memory_limit != 0 ? job.memory_limit : available_memory_bytes();
   if (need > limit)
@@ -394,6 +388,13 @@ Settings check_member(const Member& member, const DecompressJob& job, uint64_t f
             ", vocabulary " + std::to_string(settings.model.vocab) + "), more than " +
             (job.memory_limit != 0 ? "the memory limit of " + mebibytes(limit) + " (--memlimit)"
                                    : "the " + mebibytes(limit) + " this process may use (--memlimit)"));
+  Fingerprint here;
+  try {
+    here = job.backend->fingerprint(settings);
+  } catch (const Error& e) {  // e.g. a file made on cuda, read where there is no GPU
+    throw Error(ErrorCode::kIncompatible, std::string("incompatible device: ") + e.what());
+  }
+  if (!job.ignore_fingerprint) check_fingerprint(member.header.fingerprint, here, settings);
   return settings;
 }
 
