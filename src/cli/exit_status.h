@@ -12,11 +12,13 @@ constexpr int kExitCorrupt = 5;
 constexpr int kExitIncompatible = 6;
 constexpr int kExitOutOfMemory = 7;
 constexpr int kExitInterrupted = 8;
+constexpr int kExitNoBackend = 9;  // the LibTorch backend (libnncpp_torch.so) is missing or cannot load
 
 constexpr const char* kExitStatusHelp =
     "Exit status: 0 ok, 1 error (I/O), 2 warning (a file skipped), 3 usage or refused output,\n"
     "             4 not an nncpp file, 5 corrupt or truncated, 6 incompatible file, 7 out of memory,\n"
-    "             8 interrupted (SIGINT, SIGTERM, SIGHUP, SIGPIPE). With several files: the first failure's\n"
+    "             8 interrupted (SIGINT, SIGTERM, SIGHUP, SIGPIPE), 9 the LibTorch backend\n"
+    "             (libnncpp_torch.so) missing or not loadable. With several files: the first failure's\n"
     "             status, else 2 if a file was skipped.";
 
 }  // namespace nncpp::cli

@@ -17,14 +17,13 @@
 #include "exit_status.h"
 #include "files.h"
 #include "interrupt.h"
-#include "nncpp/backend.h"
 #include "nncpp/engine.h"
 #include "nncpp/error.h"
 #include "options.h"
-#include "pin_kernels.h"
 #include "progress.h"
 #include "ranks.h"
 #include "report.h"
+#include "torch_module_loader.h"
 
 namespace nncpp::cli {
 namespace {
@@ -204,16 +203,12 @@ class Runner {
  public:
   // ranks: rank 0 of several (src/cli/ranks.h), or null.
   Runner(const Options& o, const std::atomic<bool>* cancel, RankGroup* ranks = nullptr)
-      : o_(o), cancel_(cancel), ranks_(ranks) {}
+      : o_(o), cancel_(cancel), ranks_(ranks), backend_(ranks) {}
 
   int run(const Task& t);
   void list_totals(bool several) const;
 
  private:
-  const Backend& backend() {
-    if (!backend_) backend_ = ranks_ != nullptr ? make_default_backend(ranks_) : make_default_backend();
-    return *backend_;
-  }
   void log_block(const char* verb, const BlockInfo& b, ProgressLine* progress) const;
   void code(const Task& t);
   void list(const Task& t);
@@ -226,7 +221,7 @@ class Runner {
   const Options& o_;
   const std::atomic<bool>* cancel_;
   RankGroup* ranks_;
-  std::unique_ptr<Backend> backend_;
+  TorchModuleBackend backend_;  // LibTorch loads when a model is first needed, not for `l` or a bad file
   std::vector<ListedFile> listed_;
 };
 
@@ -268,6 +263,9 @@ void Runner::remove_input(const Task& t) const {
 
 void Runner::code(const Task& t) {
   const bool compress = o_.command == Command::kCompress;
+  // Compression always builds a model: load LibTorch before any output exists. Decoding loads it once
+  // the container is verified (engine.cpp, check_member), so a damaged file never costs the load.
+  if (compress) backend_.loaded();
   InputFile input(t.input, cancel_);
   std::unique_ptr<OutputFile> output;
   if (o_.command != Command::kTest)
@@ -291,7 +289,7 @@ void Runner::code(const Task& t) {
   if (compress) {
     CompressJob job;
     job.settings = o_.settings;
-    job.backend = &backend();
+    job.backend = &backend_;
     job.size_hint = input.size_hint();
     job.tokenizer.max_vocab = static_cast<int>(o_.settings.codec.max_vocab);
     job.tokenizer.adaptive = !o_.vocab_fixed;
@@ -303,7 +301,7 @@ void Runner::code(const Task& t) {
     stats = nncpp::compress(in, out, job);
   } else {
     DecompressJob job;
-    job.backend = &backend();
+    job.backend = &backend_;
     job.ignore_fingerprint = o_.ignore_fingerprint;
     job.memory_limit = o_.memory_limit;
     job.cancel = cancel_;
@@ -379,6 +377,9 @@ int Runner::run(const Task& t) {
     else
       code(t);
     return kExitOk;
+  } catch (const BackendMissing& e) {
+    spdlog::error("{}: {}", shown(t.input, false), e.what());
+    return kExitNoBackend;
   } catch (const Skip& s) {
     spdlog::warn("{}: {}", shown(t.input, false), s.message);
     return kExitWarning;
@@ -463,10 +464,8 @@ int main(int argc, char** argv) {
   Options options;
   // A worker started by --ranks N has no options: rank 0 sends it everything (src/cli/ranks.h).
   const bool rank_worker = is_rank_worker();
-  // Options first: --help, --version and usage errors need no pinned kernels (and no second start).
   if (!rank_worker)
     if (std::optional<int> status = parse_options(argc, argv, &options)) return *status;
-  pin_cpu_kernels(argv);
   // A worker leaves Ctrl-C (sent to the whole process group) to rank 0, which ends the run and its
   // workers; other signals end it as usual, and rank 0 reports that.
   if (rank_worker) ::signal(SIGINT, SIG_IGN);

@@ -6,7 +6,6 @@
 #include <map>
 
 #include "exit_status.h"
-#include "nncpp/backend.h"
 #include "nncpp/error.h"
 #include "nncpp/presets.h"
 
@@ -375,7 +374,8 @@ std::optional<int> parse_options(int argc, char** argv, Options* o) {
     return kExitUsage;
   }
   if (version) {
-    std::cout << "nncpp " << NNCPP_VERSION << " (" << default_backend_version() << ")\n";
+    // The LibTorch version this build was made with (the backend module is not loaded for this).
+    std::cout << "nncpp " << NNCPP_VERSION << " (LibTorch " << NNCPP_TORCH_VERSION << ")\n";
     return kExitOk;
   }
   if (c->parsed()) o->command = Command::kCompress;

@@ -15,9 +15,9 @@
 #include <thread>
 
 #include "exit_status.h"
-#include "nncpp/backend.h"
 #include "nncpp/engine.h"
 #include "nncpp/error.h"
+#include "torch_module_loader.h"
 
 extern char** environ;
 
@@ -66,12 +66,15 @@ int exit_status_of(const Error& e) {
 int serve(RankGroup& group, const std::atomic<bool>* cancel) {
   const std::string who = "rank " + std::to_string(group.rank());
   try {
-    std::unique_ptr<Backend> backend = make_default_backend(&group);
-    serve_rank(group, *backend, cancel);
+    TorchModuleBackend backend(&group);
+    serve_rank(group, backend, cancel);
     return kExitOk;
   } catch (const Error& e) {
     spdlog::error("{}: {}", who, e.what());
     return exit_status_of(e);
+  } catch (const BackendMissing& e) {
+    spdlog::error("{}: {}", who, e.what());
+    return kExitNoBackend;
   } catch (const std::exception& e) {
     spdlog::error("{}: {}", who, std::string(e.what()).substr(0, std::string(e.what()).find('\n')));
     return kExitError;
@@ -93,12 +96,12 @@ RankRun::RankRun(const std::string& ranks, double timeout_seconds, const std::at
     // torchrun's agent may already serve the store there (PyTorch 2.x: TORCHELASTIC_USE_AGENT_STORE).
     const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
     setup.serve_store = setup.rank == 0 && !(agent != nullptr && std::strcmp(agent, "True") == 0);
-    group_ = make_gloo_group(setup);
+    group_ = load_gloo_group(setup);
     return;
   }
   setup.size = std::stoi(ranks);
   if (setup.size == 1) {  // nothing to start: a group of one (no collectives)
-    group_ = make_gloo_group(setup);
+    group_ = load_gloo_group(setup);
     return;
   }
   try {
@@ -139,7 +142,7 @@ void RankRun::meet(const RankSetup& setup, const std::atomic<bool>* cancel) {
     }
   });
   try {
-    group_ = make_gloo_group(setup);
+    group_ = load_gloo_group(setup);
   } catch (...) {
     met = true;
     watch.join();
@@ -254,7 +257,7 @@ std::optional<int> run_rank_worker(const std::atomic<bool>* cancel) {
   }
   setup.store_file = file;
   try {
-    std::unique_ptr<RankGroup> group = make_gloo_group(setup);
+    std::unique_ptr<RankGroup> group = load_gloo_group(setup);
     return serve(*group, cancel);
   } catch (const Error& e) {
     spdlog::error("rank {}: {}", setup.rank, e.what());

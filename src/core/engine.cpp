@@ -257,8 +257,8 @@ struct Mixers {
 };
 
 template <typename Side>
-double code_block(Predictor& predictor, Mixers& mixers, const Settings& settings,
-                  const StreamShare& share, Side& side, uint16_t* symbols, const BlockProgress& progress,
+double code_block(Predictor& predictor, Mixers& mixers, const Settings& settings, const StreamShare& share,
+                  Side& side, uint16_t* symbols, const BlockProgress& progress,
                   const std::atomic<bool>* cancel, Stats::Phases* profile, RankGroup* ranks) {
   // Each phase's share of the profile (nullptr when off).
   auto phase = [profile](double Stats::Phases::*field) { return profile ? &(profile->*field) : nullptr; };
@@ -542,8 +542,8 @@ double decode_block(const ShareCoder& c, const uint8_t* payload, size_t size, si
     mine = local.data();
   }
   DecodeSide side(payload + at, length, share.streams);
-  double bits =
-      code_block(c.predictor, c.mixers, c.settings, share, side, mine, progress, c.cancel, c.profile, c.ranks);
+  double bits = code_block(c.predictor, c.mixers, c.settings, share, side, mine, progress, c.cancel,
+                           c.profile, c.ranks);
   if (!c.several()) return bits;
   std::vector<std::vector<uint8_t>> replies = c.ranks->gather(
       rank_reply(bits, reinterpret_cast<const uint8_t*>(local.data()), local.size() * sizeof(uint16_t)));
@@ -588,8 +588,8 @@ void end_member(RankGroup* ranks) {
   ranks->broadcast(&message);
 }
 
-// Everything that can refuse a member before it is decoded: the fingerprint and the memory it needs.
-// Returns the settings to decode it with.
+// Everything that can refuse a member before it is decoded: the number of ranks, the memory it needs, then
+// the fingerprint. Returns the settings to decode it with.
 Settings check_member(const Member& member, const DecompressJob& job, uint64_t file_bytes) {
   const Settings& settings = member.header.settings;
   const uint32_t ranks = job.ranks != nullptr ? static_cast<uint32_t>(job.ranks->size()) : 1;
@@ -599,13 +599,7 @@ Settings check_member(const Member& member, const DecompressJob& job, uint64_t f
                     (settings.runtime.ranks > 1 ? " (" + settings.runtime.rank_backend + ")" : "") +
                     " and decodes only with as many (this run has " + std::to_string(ranks) +
                     "): use --ranks " + std::to_string(settings.runtime.ranks));
-  Fingerprint here;
-  try {
-    here = job.backend->fingerprint(settings);
-  } catch (const Error& e) {  // e.g. a file made on cuda, read where there is no GPU
-    throw Error(ErrorCode::kIncompatible, std::string("incompatible device: ") + e.what());
-  }
-  if (!job.ignore_fingerprint) check_fingerprint(member.header.fingerprint, here, settings);
+  // The memory before the fingerprint: it needs no backend (the tool loads LibTorch only for the latter).
   const uint64_t need = decoder_memory_bytes(member) + file_bytes;
   const uint64_t limit = job.memory_limit != 0 ? job.memory_limit : available_memory_bytes();
   if (need > limit)
@@ -616,6 +610,13 @@ Settings check_member(const Member& member, const DecompressJob& job, uint64_t f
             ", vocabulary " + std::to_string(settings.model.vocab) + "), more than " +
             (job.memory_limit != 0 ? "the memory limit of " + mebibytes(limit) + " (--memlimit)"
                                    : "the " + mebibytes(limit) + " this process may use (--memlimit)"));
+  Fingerprint here;
+  try {
+    here = job.backend->fingerprint(settings);
+  } catch (const Error& e) {  // e.g. a file made on cuda, read where there is no GPU
+    throw Error(ErrorCode::kIncompatible, std::string("incompatible device: ") + e.what());
+  }
+  if (!job.ignore_fingerprint) check_fingerprint(member.header.fingerprint, here, settings);
   return settings;
 }
 
@@ -629,8 +630,8 @@ void decode_member(const uint8_t* file, const Member& member, const Settings& se
   std::unique_ptr<Predictor> predictor = job.backend->create(settings);
   const std::vector<std::vector<uint8_t>> symbol_bytes = symbol_bytes_of(dictionary);
   Mixers mixers = make_mixer(settings, symbol_bytes);
-  const ShareCoder coder{*predictor, mixers, settings,
-                         job.ranks,  job.cancel,  job.profile ? &stats->phases : nullptr};
+  const ShareCoder coder{*predictor, mixers,     settings,
+                         job.ranks,  job.cancel, job.profile ? &stats->phases : nullptr};
   announce_member(job.ranks, kDecompressMember, file + member.begin, header.encoded_bytes);
 
   stats->dictionary_bytes += header.dictionary.size();
@@ -735,8 +736,8 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
   std::unique_ptr<Predictor> predictor = job.backend->create(settings);
   const std::vector<std::vector<uint8_t>> symbol_bytes = symbol_bytes_of(dictionary);
   Mixers mixers = make_mixer(settings, symbol_bytes);
-  const ShareCoder coder{*predictor, mixers, settings,
-                         job.ranks,  job.cancel,  job.profile ? &stats.phases : nullptr};
+  const ShareCoder coder{*predictor, mixers,     settings,
+                         job.ranks,  job.cancel, job.profile ? &stats.phases : nullptr};
   if (coder.several()) {
     std::ostringstream bytes;
     uint32_t unused = 0;

@@ -54,7 +54,7 @@ const std::string kFast = "-1 --hidden 32 --layers 1 --min-stream 256";
 
 // Exit statuses (src/cli/exit_status.h).
 constexpr int kOk = 0, kIoError = 1, kUsage = 3, kNotNncpp = 4, kCorrupt = 5, kIncompatible = 6,
-              kInterrupted = 8;
+              kInterrupted = 8, kNoBackend = 9;
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -219,22 +219,16 @@ struct Result {
   std::string out, err;
 };
 
-// The tool re-executes itself once to pin the CPU kernels (src/cli/pin_kernels.cpp) unless
-// OPENBLAS_CORETYPE and ATEN_CPU_CAPABILITY are set; loading LibTorch twice costs ~0.7 s per run here, so
-// the tests set them to the values the tool would choose (CliKernels checks that both ways agree).
-void pin_kernels_like_the_tool() {
+// What the tool sets before it loads LibTorch (src/cli/pin_kernels.cpp), as environment assignments.
+std::string kernels_like_the_tool() {
   __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return;
-  ::setenv("OPENBLAS_CORETYPE", "Haswell", 0);
-  ::setenv("ATEN_CPU_CAPABILITY", "avx2", 0);
-  ::setenv("OMP_WAIT_POLICY", "passive", 0);
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return "OMP_WAIT_POLICY=passive ";
+  return "OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 OMP_WAIT_POLICY=passive ";
 }
 
 class Cli : public ::testing::Test {
  protected:
   void SetUp() override {
-    ::setenv("OMP_WAIT_POLICY", "passive", 0);
-    pin_kernels_like_the_tool();
     char tmpl[] = "/tmp/nncpp-cli-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
@@ -249,12 +243,14 @@ class Cli : public ::testing::Test {
   std::string read(const std::string& name) const { return read_file(path(name)); }
   bool exists(const std::string& name) const { return fs::exists(path(name)); }
 
-  // Runs `nncpp ARGS` in the scratch folder (stdin from `stdin_name` or /dev/null).
-  Result nncpp(const std::string& args, const std::string& stdin_name = "", bool pinned = true) const {
+  // Runs `nncpp ARGS` in the scratch folder (stdin from `stdin_name` or /dev/null), with `env` (`env`'s
+  // arguments: "-u NAME", "NAME=VALUE") if given, and `bin` instead of the built tool if given.
+  Result nncpp(const std::string& args, const std::string& stdin_name = "", const std::string& env = "",
+               const std::string& bin = kBin) const {
     std::string in = stdin_name.empty() ? std::string("/dev/null") : path(stdin_name);
-    std::string env = pinned ? "" : "env -u OPENBLAS_CORETYPE -u ATEN_CPU_CAPABILITY -u OMP_WAIT_POLICY ";
-    std::string cmd = "cd '" + dir_ + "' && exec " + env + "'" + kBin + "' " + args + " <'" + in + "' >'" +
-                      dir_ + "/../" + stdio_name("out") + "' 2>'" + dir_ + "/../" + stdio_name("err") + "'";
+    std::string cmd = "cd '" + dir_ + "' && exec env " + env + " '" + bin + "' " + args + " <'" + in +
+                      "' >'" + dir_ + "/../" + stdio_name("out") + "' 2>'" + dir_ + "/../" +
+                      stdio_name("err") + "'";
     int status = std::system(cmd.c_str());
     Result r;
     r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
@@ -344,13 +340,14 @@ TEST_F(Cli, RoundTripOneByte) {
   round_trip("\x7f");
 }
 
-TEST_F(Cli, KernelPinningByReexecAgreesWithTheEnvironment) {
-  // Compressed by a run that pins its kernels itself (re-exec), decompressed by one that finds them set.
+TEST_F(Cli, KernelPinningByTheToolAgreesWithTheEnvironment) {
+  // Compressed by a run that pins its kernels itself, decompressed by one that finds them set.
   const std::string data = regress("grammar.lsp", 1200);
   write("in", data);
-  Result c = nncpp("c " + kFast + " in", "", /*pinned=*/false);
+  Result c =
+      nncpp("c " + kFast + " in", "", "-u OPENBLAS_CORETYPE -u ATEN_CPU_CAPABILITY -u OMP_WAIT_POLICY");
   ASSERT_EQ(c.code, kOk) << c.err;
-  Result d = nncpp("d in.nncp -o out");
+  Result d = nncpp("d in.nncp -o out", "", kernels_like_the_tool());
   ASSERT_EQ(d.code, kOk) << d.err;
   EXPECT_EQ(read("out"), data);
 }
@@ -1294,21 +1291,71 @@ TEST_F(Cli, DecoderRefusesThreadsAndDevice) {
 }
 
 TEST_F(Cli, ModelThreadsWaitPassively) {
-  // OpenMP reads OMP_WAIT_POLICY when it loads: the tool sets it and starts again (same process id).
-  std::string big;
-  while (big.size() < 100000) big += regress("paper1");
-  write("big", big);
-  ::unsetenv("OMP_WAIT_POLICY");
-  pid_t pid = start_tool(path(""), {"c", "-1", "big"});
-  ::setenv("OMP_WAIT_POLICY", "passive", 1);
-  std::string environ;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!has_temp_files() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  environ = read_file("/proc/" + std::to_string(pid) + "/environ");
-  ::kill(pid, SIGINT);
-  wait_tool(pid, 60);
-  EXPECT_NE(environ.find(std::string("OMP_WAIT_POLICY=passive") + '\0'), std::string::npos);
+  // libgomp reads OMP_WAIT_POLICY when it loads, and OMP_DISPLAY_ENV makes it print what it read: the
+  // tool sets passive before it loads LibTorch; a value the user set is kept.
+  write("in", regress("paper1", 2000));
+  Result set_by_tool = nncpp("c -1 in -o a.nncp", "", "-u OMP_WAIT_POLICY OMP_DISPLAY_ENV=true");
+  EXPECT_EQ(set_by_tool.code, kOk) << set_by_tool.err;
+  EXPECT_NE(set_by_tool.err.find("OMP_WAIT_POLICY = 'PASSIVE'"), std::string::npos) << set_by_tool.err;
+  Result set_by_user = nncpp("c -1 in -o b.nncp", "", "OMP_WAIT_POLICY=active OMP_DISPLAY_ENV=true");
+  EXPECT_EQ(set_by_user.code, kOk) << set_by_user.err;
+  EXPECT_NE(set_by_user.err.find("OMP_WAIT_POLICY = 'ACTIVE'"), std::string::npos) << set_by_user.err;
+  EXPECT_EQ(read("a.nncp"), read("b.nncp")) << "the wait policy changed the bytes";
+}
+
+// ---- LibTorch loads only when a model is built (src/cli/torch_module_loader.cpp) -----------------------
+
+TEST_F(Cli, LibTorchLoadsOnlyWhenAModelIsBuilt) {
+  write("in", regress("paper1", 3000));
+  compress("in");
+  std::string bad = read("in.nncp");
+  bad[bad.size() - 3] ^= 0x20;  // the last record
+  write("bad.nncp", bad);
+  // glibc's loader names every shared object it loads on stderr with LD_DEBUG=files.
+  auto loads_torch = [this](const std::string& args, int expected) {
+    Result r = nncpp(args, "", "LD_DEBUG=files");
+    EXPECT_EQ(r.code, expected) << args;
+    return r.err.find("libtorch_cpu") != std::string::npos ||
+           r.err.find("libnncpp_torch") != std::string::npos;
+  };
+  EXPECT_FALSE(loads_torch("--version", kOk));
+  EXPECT_FALSE(loads_torch("--help", kOk));
+  EXPECT_FALSE(loads_torch("l in.nncp", kOk));
+  EXPECT_FALSE(loads_torch("t bad.nncp", kCorrupt));
+  EXPECT_FALSE(loads_torch("d bad.nncp -o out", kCorrupt));
+  EXPECT_FALSE(loads_torch("d no-such-file.nncp -o out", kIoError));
+  EXPECT_TRUE(loads_torch("t in.nncp", kOk)) << "LD_DEBUG shows no load: the checks above prove nothing";
+  EXPECT_FALSE(exists("out"));
+}
+
+TEST_F(Cli, MissingBackendExitsWith9AndLeavesNothing) {
+  write("in", regress("paper1", 2000));
+  compress("in");
+  std::string bad = read("in.nncp");
+  bad[bad.size() - 3] ^= 0x20;
+  write("bad.nncp", bad);
+  // The tool alone: no libnncpp_torch.so beside it nor in ../lib/nncpp.
+  fs::create_directories(path("alone/bin"));
+  fs::copy_file(kBin, path("alone/bin/nncpp"));
+  const std::string alone = path("alone/bin/nncpp");
+  Result c = nncpp("c -1 in -o new.nncp", "", "", alone);
+  EXPECT_EQ(c.code, kNoBackend) << c.err;
+  EXPECT_NE(c.err.find("libnncpp_torch.so"), std::string::npos) << c.err;
+  EXPECT_NE(c.err.find("not installed"), std::string::npos) << c.err;
+  Result d = nncpp("d in.nncp -o out", "", "", alone);
+  EXPECT_EQ(d.code, kNoBackend) << d.err;
+  // What needs no model still works.
+  EXPECT_EQ(nncpp("t bad.nncp", "", "", alone).code, kCorrupt);
+  EXPECT_EQ(nncpp("l in.nncp", "", "", alone).code, kOk);
+  EXPECT_EQ(nncpp("-V", "", "", alone).code, kOk);
+  // A file of that name that does not load.
+  write("alone/bin/libnncpp_torch.so", "not a shared object");
+  Result broken = nncpp("c -1 in -o new.nncp", "", "", alone);
+  EXPECT_EQ(broken.code, kNoBackend) << broken.err;
+  EXPECT_NE(broken.err.find("cannot load"), std::string::npos) << broken.err;
+  EXPECT_FALSE(exists("new.nncp"));
+  EXPECT_FALSE(exists("out"));
+  EXPECT_FALSE(has_temp_files());
 }
 
 // ---- smaller habits ----------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ for f in bin/nncpp share/man/man1/nncpp.1 include/nncpp/engine.h include/nncpp/b
 done
 config=$(find "$prefix" -name nncppConfig.cmake)
 [ -n "$config" ] || fail "nncppConfig.cmake is not installed"
+# The tool's LibTorch backend, which it loads from ../lib*/nncpp (src/cli/torch_module_loader.cpp).
+[ -n "$(find "$prefix" -path '*/nncpp/libnncpp_torch.so')" ] || fail "libnncpp_torch.so is not installed in LIBDIR/nncpp"
 for lib in libnncpp_core.a libnncpp_model.a; do
   [ -n "$(find "$prefix" -name "$lib")" ] || fail "$lib is not installed"
 done
