@@ -1,6 +1,8 @@
 // Exit statuses, as documented in `nncpp --help`, the README and man/nncpp.1 (EXIT STATUS).
 #pragma once
 
+#include "nncpp/error.h"
+
 namespace nncpp::cli {
 
 constexpr int kExitOk = 0;
@@ -20,5 +22,26 @@ constexpr const char* kExitStatusHelp =
     "             8 interrupted (SIGINT, SIGTERM, SIGHUP, SIGPIPE), 9 the LibTorch backend\n"
     "             (libnncpp_torch.so) missing or not loadable. With several files: the first failure's\n"
     "             status, else 2 if a file was skipped.";
+
+// The status of a library error.
+inline int exit_status(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kIo:
+      return kExitError;
+    case ErrorCode::kUsage:
+      return kExitUsage;
+    case ErrorCode::kNotNncpp:
+      return kExitNotNncpp;
+    case ErrorCode::kCorrupt:
+      return kExitCorrupt;
+    case ErrorCode::kIncompatible:
+      return kExitIncompatible;
+    case ErrorCode::kOutOfMemory:
+      return kExitOutOfMemory;
+    case ErrorCode::kInterrupted:
+      return kExitInterrupted;
+  }
+  return kExitError;
+}
 
 }  // namespace nncpp::cli

@@ -30,26 +30,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int exit_status(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kIo:
-      return kExitError;
-    case ErrorCode::kUsage:
-      return kExitUsage;
-    case ErrorCode::kNotNncpp:
-      return kExitNotNncpp;
-    case ErrorCode::kCorrupt:
-      return kExitCorrupt;
-    case ErrorCode::kIncompatible:
-      return kExitIncompatible;
-    case ErrorCode::kOutOfMemory:
-      return kExitOutOfMemory;
-    case ErrorCode::kInterrupted:
-      return kExitInterrupted;
-  }
-  return kExitError;
-}
-
 // A file to work on: its input and, for c and d, where the output goes.
 struct Task {
   std::string input;

@@ -45,23 +45,6 @@ std::string describe_status(int rank, int status) {
   return "";
 }
 
-int exit_status_of(const Error& e) {
-  switch (e.code()) {
-    case ErrorCode::kUsage:
-      return kExitUsage;
-    case ErrorCode::kCorrupt:
-      return kExitCorrupt;
-    case ErrorCode::kIncompatible:
-      return kExitIncompatible;
-    case ErrorCode::kOutOfMemory:
-      return kExitOutOfMemory;
-    case ErrorCode::kInterrupted:
-      return kExitInterrupted;
-    default:
-      return kExitError;
-  }
-}
-
 // Serves rank 0 until it ends the run; errors are logged with the rank and become the exit status.
 int serve(RankGroup& group, const std::atomic<bool>* cancel) {
   const std::string who = "rank " + std::to_string(group.rank());
@@ -71,7 +54,7 @@ int serve(RankGroup& group, const std::atomic<bool>* cancel) {
     return kExitOk;
   } catch (const Error& e) {
     spdlog::error("{}: {}", who, e.what());
-    return exit_status_of(e);
+    return exit_status(e.code());
   } catch (const BackendMissing& e) {
     spdlog::error("{}: {}", who, e.what());
     return kExitNoBackend;
@@ -261,7 +244,7 @@ std::optional<int> run_rank_worker(const std::atomic<bool>* cancel) {
     return serve(*group, cancel);
   } catch (const Error& e) {
     spdlog::error("rank {}: {}", setup.rank, e.what());
-    return exit_status_of(e);
+    return exit_status(e.code());
   }
 }
 
