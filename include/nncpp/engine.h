@@ -65,6 +65,8 @@ struct CompressJob {
   // The dictionary is learnt from this many leading bytes of the input (bounds memory on huge inputs).
   uint64_t dictionary_sample_bytes = uint64_t{64} << 20;
   uint64_t size_hint = kUnknownSize;  // the input's size if known, stored in the header and checked
+  // With settings.codec.filter 0: use the x86 filter if the input starts like an x86 executable.
+  bool detect_filter = true;
   std::function<void(const ProgressInfo&)> on_progress;  // called a few times per block
   std::function<void(const BlockInfo&)> on_block;        // called after each block
   const std::atomic<bool>* cancel = nullptr;             // set → Error(kInterrupted) at the next segment

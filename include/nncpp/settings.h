@@ -56,6 +56,9 @@ struct CodecSettings {
   // Compression only (the header stores the dictionary itself): the tokenizer's vocabulary bound;
   // 0 = bytes only.
   uint32_t max_vocab = 16384;
+  // Reversible transform of every block before it is tokenized: 0 none, 1 x86 branch targets
+  // (core/x86_filter.h; chosen for x86 executables unless CompressJob::detect_filter is off).
+  uint32_t filter = 0;
 };
 
 // Context mixing (docs/architecture.md, "Context mixing"): count-based context models and the match

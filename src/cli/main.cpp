@@ -273,6 +273,7 @@ void Runner::code(const Task& t) {
     job.size_hint = input.size_hint();
     job.tokenizer.max_vocab = static_cast<int>(o_.settings.codec.max_vocab);
     job.tokenizer.adaptive = !o_.vocab_fixed;
+    job.detect_filter = o_.detect_filter;
     job.cancel = cancel_;
     job.profile = o_.profile;
     job.on_progress = on_progress;

@@ -20,7 +20,7 @@ struct Overrides {
   std::optional<float> lr, lr_floor, beta2, grad_clip, retrain_lr, dropout, train_margin, mix_lr, mix_weight,
       mix_escape;
   std::optional<uint64_t> seed;
-  std::optional<std::string> model, mix_domain;
+  std::optional<std::string> model, mix_domain, filter;
   uint32_t threads = 1;
   std::string device = "cpu";
   std::optional<std::string> dtype;  // default: tf32 for a GPU level on cuda, else float32
@@ -199,6 +199,11 @@ void add_model_options(CLI::App* sub, Overrides* ov) {
   sub->add_option("--mix-domain", ov->mix_domain, "mix whole distributions (symbol) or bits (binary)")
       ->check(CLI::IsMember({"symbol", "binary"}))
       ->group(expert);
+  sub->add_option("--filter", ov->filter,
+                  "transform before modelling: x86 (branch targets of x86 code), none, or auto (default: x86 "
+                  "for ELF, PE and Mach-O x86 executables)")
+      ->check(CLI::IsMember({"auto", "x86", "none"}))
+      ->group(expert);
   sub->add_option("--block-size", ov->block_kib, "block size in KiB")->check(kCount)->group(expert);
   sub->add_option("--min-stream", ov->min_stream, "minimum symbols per stream")->check(kCount)->group(expert);
 }
@@ -285,6 +290,7 @@ Settings build_settings(const Overrides& ov) {
   apply(ov.mix_weight, &s.mix.initial_weight);
   apply(ov.mix_escape, &s.mix.escape);
   if (ov.mix_domain) s.mix.binary = *ov.mix_domain == "binary";
+  if (ov.filter) s.codec.filter = *ov.filter == "x86" ? 1 : 0;  // not a level change: the header names it
   bool custom = ov.match_order || ov.vocab || ov.layers || ov.hidden || ov.embed || ov.streams ||
                 ov.segment || ov.lr || ov.lr_floor || ov.lr_decay || ov.beta2 || ov.grad_clip || ov.seed ||
                 ov.block_kib || ov.min_stream || family_changed || ov.heads || ov.ff || ov.memory ||
@@ -399,6 +405,7 @@ std::optional<int> parse_options(int argc, char** argv, Options* o) {
       return kExitUsage;
     }
   o->vocab_fixed = ov.vocab.has_value();
+  o->detect_filter = !ov.filter || *ov.filter == "auto";
   try {
     o->settings = build_settings(ov);
   } catch (const Error& e) {

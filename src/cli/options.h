@@ -28,6 +28,7 @@ struct Options {
   std::string stats_json;    // --stats-json FILE
   bool profile = false;      // --profile: time each phase of the coding loop (in the stats)
   bool vocab_fixed = false;  // --vocab N given: aim for N symbols instead of adapting to the input
+  bool detect_filter = true;  // --filter auto (default): the x86 filter for x86 executables
   Settings settings;         // from the level preset and expert flags
   // --ranks: "" one process; "N" this process starts N - 1 workers (src/cli/ranks.h); "env" torchrun's
   // RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT.

@@ -112,6 +112,7 @@ std::string describe_header(const ListedFile& file, bool json) {
       << ",\"train_max_skip\":" << m.train_max_skip << ",\"train_margin\":" << number(m.train_margin)
       << ",\"dtype\":" << json_string(s.runtime.dtype) << ",\"ranks\":" << s.runtime.ranks
       << ",\"block_bytes\":" << s.codec.block_bytes << ",\"dictionary_bytes\":" << h.dictionary.size()
+      << ",\"filter\":" << json_string(s.codec.filter == 1 ? "x86" : "none")
       << ",\"fingerprint\":" << json_string(hex(h.fingerprint)) << "}\n";
     return o.str();
   }
@@ -146,6 +147,7 @@ std::string describe_header(const ListedFile& file, bool json) {
     << "dictionary       "
     << (h.dictionary.empty() ? std::string("none (bytes)") : std::to_string(h.dictionary.size()) + " bytes")
     << "\n";
+  if (s.codec.filter == 1) o << "filter           x86 (branch targets)\n";
   if (s.runtime.ranks > 1)  // decoding needs as many (--ranks)
     o << "ranks            " << s.runtime.ranks << " (" << s.runtime.rank_backend << ")\n";
   o << "fingerprint      " << hex(h.fingerprint) << " (digest, docs/format.md)\n";

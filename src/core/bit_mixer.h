@@ -1,7 +1,7 @@
 // Context mixing in the binary domain (paq8, cmix): each symbol is coded as its index's bits, most
 // significant first. For every bit the network's distribution gives P(bit = 1) by summing the subtree of
 // symbols that agree with the bits so far; the context models give their own adaptive bit probabilities for
-// the same node; a gated logistic mixer combines them and two adaptive probability maps (APM/SSE) refine the
+// the same node; a gated logistic mixer combines them and an adaptive probability map (APM/SSE) refines the
 // result, which the range coder codes as a binary decision. Everything after the network's floats is integer
 // arithmetic, so both sides compute the same bits on any machine.
 #pragma once
@@ -67,10 +67,15 @@ class BitMixer {
   void update(int b, int bit);
 
  private:
-  // Inputs: the network, order 0, the models, the match model, a bias.
+  // Inputs: the network, order 0, the hashed models, the match model, a bias, the record bits model's
+  // tables (the hashed models' slot kRecordBits stays 0).
   static constexpr int kNetInput = 0, kOrder0Input = 1, kModelInput = 2;
   static constexpr int kMatchInput = kModelInput + kNumContextModels, kBiasInput = kMatchInput + 1;
-  static constexpr int kInputs = kBiasInput + 1;
+  static constexpr int kRecordBitsTables = 6;
+  static constexpr int kRecordBitsTableBits = 18;
+  static constexpr int kRecordBitsInput = kBiasInput + 1;
+  static constexpr int kInputs = kRecordBitsInput + kRecordBitsTables;
+  static constexpr int kSelectD = 64;  // weight sets by the 3 bits above and the 3 to the left
   static constexpr int kApmContexts = 1 << 16;
   static constexpr int kSelectB =
       64;  // weight sets chosen by match state and by how many orders know the node
@@ -85,12 +90,20 @@ class BitMixer {
     BitTable::Bucket* bucket[kNumContextModels] = {};
     MatchHint hint;
     uint16_t last_symbol = 0;
+    // Record bits model: on while a record length is known; the bytes around this byte's column in the
+    // row above and two rows above (24 bits each: left neighbour, above, right neighbour) and the last 2.
+    bool record_bits = false;
+    uint32_t rows[2] = {};
+    uint32_t left_bytes = 0;
+    uint32_t* record_counter[kRecordBitsTables] = {};
     // The current bit's prediction, kept for update().
     bool forced = false;
     int x[kInputs] = {};
-    uint32_t* counter[kNumContextModels + 1] = {};  // order 0 and the models' counters for this node
-    int set_a = 0, set_b = 0, set_c = 0;
-    int match_expected = -1;  // the match model's bit, -1 = none
+    uint32_t* counter[kNumContextModels + 1] = {};    // order 0 and the models' counters for this node
+    int set_a = 0, set_b = 0, set_c = 0, set_d = -1;  // set_d -1: record bits model off
+    int set_e = 0, set_f = 0;
+    uint16_t prev_symbol = 0;  // the symbol before last_symbol
+    int match_expected = -1;   // the match model's bit, -1 = none
     int p_mix = 32768, apm_index = 0;
     explicit StreamState(const std::vector<std::vector<uint8_t>>* bytes) : history(bytes) {}
   };
@@ -98,6 +111,8 @@ class BitMixer {
   int apm(int context, int x, StreamState& st);
   void update_apm(const StreamState& st, int bit);
   void update_counter(uint32_t* counter, int bit) const;
+  // The record bits model's inputs for the current bit; returns its weight set.
+  int record_bits_inputs(StreamState& st);
 
   MixSettings settings_;
   int vocab_;
@@ -112,6 +127,10 @@ class BitMixer {
   std::vector<int32_t> weights_a_;        // [sets_a][kInputs], 16 fraction bits
   std::vector<int32_t> weights_b_;        // [kSelectB][kInputs]
   std::vector<int32_t> weights_c_;        // [256][kInputs] by the last symbol's low byte
+  std::vector<int32_t> weights_d_;        // [kSelectD][kInputs] by pixels around (record bits model on)
+  std::vector<int32_t> weights_e_;        // [65536][kInputs] by the last two symbols' low bytes
+  std::vector<int32_t> weights_f_;        // [65536][kInputs] by the last three symbols (hashed)
+  std::vector<uint32_t> record_tables_;   // [kRecordBitsTables][2^kRecordBitsTableBits] counters
   std::vector<uint16_t> apm_;  // [kApmContexts][33]: refined probability by context and mixer output
   std::vector<StreamState> streams_;
 };

@@ -55,10 +55,17 @@ void ContextHistory::contexts(uint64_t* h) const {
   } else {
     h[kRecord] = combine(combine(kRecord, byte_back(1)), byte_back(2) >> 4);
   }
+  h[kSparse13] = combine(combine(kSparse13, byte_back(1)), byte_back(3));
+  h[kSparse24] = combine(combine(kSparse24, byte_back(2)), byte_back(4));
+  h[kStride4] = combine(combine(combine(kStride4, byte_back(4)), byte_back(8)), bytes_seen_ & 3);
+  h[kIndirect] = combine(combine(kIndirect, byte_back(1)), followed_[byte_back(1)]);
+  h[kRecordBits] = 0;
   h[kOrder2Bytes] = combine(combine(kOrder2Bytes, byte_back(1)), byte_back(2));
 }
 
 void ContextHistory::push_byte(uint8_t c) {
+  uint16_t& followed = followed_[byte_back(1)];
+  followed = static_cast<uint16_t>(followed << 8 | c);
   ring_[bytes_seen_ & (kRing - 1)] = c;
   ++bytes_seen_;
   if (c == '\n') {

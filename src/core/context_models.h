@@ -22,6 +22,13 @@ enum ContextModelId : int {
   kOrder2Bytes,  // the last 2 bytes, whatever symbols they came from (mixed token/byte regions)
   kWordPrefix,   // the bytes of the current word alone (letters only, case folded), and the byte before
   kOrder8,       // 8
+  kSparse13,     // bytes 1 and 3 back (binary: opcodes and operands, 16-bit fields)
+  kSparse24,     // bytes 2 and 4 back
+  kStride4,      // bytes 4 and 8 back and the position mod 4 (32-bit words: numbers, addresses)
+  kIndirect,     // the last byte and the two bytes that followed it the last times it occurred
+  // Bits around the current bit in the rows above (bit_mixer.h: record bits): bitmaps and tables whose
+  // record length was found. Handled by the binary mixer itself; contexts() leaves its hash 0.
+  kRecordBits,
   kNumContextModels
 };
 
@@ -36,6 +43,10 @@ class ContextHistory {
   void contexts(uint64_t* hashes) const;
   // The symbol just coded.
   void push(uint16_t symbol);
+  // The detected record length in bytes (0 = none).
+  uint32_t record() const { return record_; }
+  // The byte `distance` back (>= 1; 0 before the start or beyond kRing).
+  uint8_t byte_at(uint32_t distance) const { return byte_back(distance); }
 
  private:
   static constexpr uint32_t kRing = 1u << 13;   // bytes kept: records up to kRing / 2
@@ -51,6 +62,7 @@ class ContextHistory {
   uint32_t line_start_ = 0;       // byte index where the current line starts
   uint32_t prev_line_start_ = 0;  // and where the previous one started
   uint64_t word_ = 0, prev_word_ = 0;
+  uint16_t followed_[256] = {};  // per byte value: the two bytes that followed it last, the latest low
   // Record length detection: a byte value recurring at the same distance twice votes for that distance.
   uint32_t last_at_[256] = {};
   uint32_t last_gap_[256] = {};

@@ -21,6 +21,7 @@
 #include "core/range_coder.h"
 #include "core/rank_share.h"
 #include "core/train_gate.h"
+#include "core/x86_filter.h"
 #include "nncpp/error.h"
 #include "nncpp/presets.h"
 #include "nncpp/ranks.h"
@@ -433,6 +434,20 @@ class BlockReader {
 };
 
 // The bytes each symbol stands for, for the mixer's byte contexts.
+// A block's symbols: its bytes through the codec's filter, then the dictionary. scratch holds the filtered
+// copy (the raw bytes stay as they are: they are stored, written and checksummed).
+void tokenize_block(const Dictionary& dictionary, const CodecSettings& codec, const uint8_t* raw, size_t size,
+                    std::vector<uint16_t>* symbols, std::vector<uint8_t>* scratch) {
+  symbols->clear();
+  if (codec.filter == 0) {
+    dictionary.tokenize(raw, size, symbols);
+    return;
+  }
+  scratch->assign(raw, raw + size);
+  x86_filter_encode(scratch->data(), scratch->size());
+  dictionary.tokenize(scratch->data(), scratch->size(), symbols);
+}
+
 std::vector<std::vector<uint8_t>> symbol_bytes_of(const Dictionary& dictionary) {
   std::vector<std::vector<uint8_t>> bytes(dictionary.vocab_size());
   for (int s = 0; s < dictionary.vocab_size(); ++s) bytes[s] = dictionary.symbol_bytes(s);
@@ -638,6 +653,7 @@ void decode_member(const uint8_t* file, const Member& member, const Settings& se
   Crc32 total_crc;
   std::vector<uint8_t> raw;
   std::vector<uint16_t> symbols;
+  std::vector<uint8_t> filtered;
   ProgressInfo done;
   done.bytes_total = header.original_size;
   uint64_t member_bytes = 0;
@@ -655,8 +671,7 @@ void decode_member(const uint8_t* file, const Member& member, const Settings& se
         throw Error(ErrorCode::kCorrupt, "file is corrupt (stored block " + std::to_string(index + 1) +
                                              " does not match its checksum)");
       announce_block(job.ranks, block.raw_bytes, 0, raw.data(), raw.size());
-      symbols.clear();
-      dictionary.tokenize(raw.data(), raw.size(), &symbols);
+      tokenize_block(dictionary, settings.codec, raw.data(), raw.size(), &symbols, &filtered);
       bits = replay_block(coder, symbols.data(), symbols.size(), progress);
       symbol_count = symbols.size();
     } else {
@@ -667,6 +682,7 @@ void decode_member(const uint8_t* file, const Member& member, const Settings& se
       bits = decode_block(coder, payload, block.payload_bytes, block.symbols, decoded.get(), progress);
       raw.clear();
       dictionary.detokenize(decoded.get(), block.symbols, &raw, block.raw_bytes);
+      if (settings.codec.filter != 0) x86_filter_decode(raw.data(), raw.size());
       symbol_count = block.symbols;
       if (raw.size() != block.raw_bytes ||
           crc32_update(total_crc.value(), raw.data(), raw.size()) != block.data_crc)
@@ -717,6 +733,10 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
     dictionary = build_dictionary(ahead.data(), ahead.size(), tokenizer);
     check_cancel(job.cancel);
   }
+  if (job.detect_filter && settings.codec.filter == 0) {
+    if (ahead.size() < 4096) read_more(in, &ahead, 4096 - ahead.size());
+    if (looks_like_x86(ahead.data(), ahead.size())) settings.codec.filter = 1;
+  }
   settings.model.vocab = static_cast<uint32_t>(dictionary.vocab_size());
   if (job.ranks != nullptr && job.ranks->size() > 1) {
     settings.runtime.ranks = static_cast<uint32_t>(job.ranks->size());
@@ -750,14 +770,14 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
   Crc32 total_crc;
   std::vector<uint8_t> raw;
   std::vector<uint16_t> symbols;
+  std::vector<uint8_t> filtered;
   ProgressInfo done;
   done.bytes_total = job.size_hint;
   BlockReader blocks(in, std::move(ahead), settings.codec.block_bytes);
   while (blocks.next(&raw)) {
     const Clock::time_point block_start = Clock::now();
     announce_block(job.ranks, static_cast<uint32_t>(raw.size()), 0, raw.data(), raw.size());
-    symbols.clear();
-    dictionary.tokenize(raw.data(), raw.size(), &symbols);
+    tokenize_block(dictionary, settings.codec, raw.data(), raw.size(), &symbols, &filtered);
     BlockProgress progress{&job.on_progress, done, raw.size()};
     double bits = 0;
     std::vector<uint8_t> payload = encode_block(coder, symbols.data(), symbols.size(), progress, &bits);
@@ -854,6 +874,7 @@ void serve_rank(RankGroup& ranks, const Backend& backend, const std::atomic<bool
     const ShareCoder coder{*predictor, mixers, settings, &ranks, cancel, nullptr};
     const bool compressing = message[0] == kCompressMember;
     std::vector<uint16_t> symbols;
+    std::vector<uint8_t> filtered;
     for (;;) {
       ranks.broadcast(&message);
       if (message.empty() || (message[0] != kBlock && message[0] != kEndMember))
@@ -869,8 +890,7 @@ void serve_rank(RankGroup& ranks, const Backend& backend, const std::atomic<bool
         continue;
       }
       if (size != raw_bytes) throw Error(ErrorCode::kIo, "rank 0 sent a block of the wrong size");
-      symbols.clear();
-      dictionary.tokenize(data, size, &symbols);
+      tokenize_block(dictionary, settings.codec, data, size, &symbols, &filtered);
       if (compressing)
         encode_block(coder, symbols.data(), symbols.size(), no_progress, &bits);
       else

@@ -139,6 +139,7 @@ const std::vector<SettingRow>& setting_rows() {
       row<&S::codec, &C::min_stream_symbols>(33, "min stream symbols"),
       row<&S::codec, &C::match_order>(34, "match order"),
       row<&S::codec, &C::match_hash_bits>(35, "match hash bits"),
+      row<&S::codec, &C::filter>(36, "filter"),
       row<&S::runtime, &R::threads>(48, "threads"),
       row<&S::runtime, &R::device>(49, "device"),
       row<&S::runtime, &R::dtype>(50, "dtype"),

@@ -33,7 +33,7 @@ ContextMixer::ContextMixer(const MixSettings& settings, int vocab,
       grad_power_(weights_.size(), 1.0f),
       boost_(kMaxCandidates) {
   for (int i = 0; i < kNumContextModels; ++i)
-    if (settings.models >> i & 1)
+    if ((settings.models >> i & 1) && i != kRecordBits)  // the bits model is the binary domain's alone
       tables_[i] = std::make_unique<ContextTable>(static_cast<int>(settings.table_bits),
                                                   static_cast<int>(settings.count_limit));
   // Start each count model as a PPM estimate at the given weight: w·(log2(n_s/E) + log2(1-P) - log2 p_net).

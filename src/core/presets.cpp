@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "core/context_models.h"
 #include "nncpp/error.h"
 #include "nncpp/format.h"
 
@@ -47,19 +48,20 @@ constexpr AttentionShape kAttentionShapes[kMaxLevel] = {
     {4, 256, 8, 512, 48}, {6, 256, 8, 768, 64}, {8, 384, 8, 1024, 64},
 };
 
-// The context models of every CPU level: orders 1, 2, 3, 4 and 6, sparse, word, column, record and word
-// prefix. On paper1, progc, obj1 and 160 KB of book1 and a CSV the word prefix gained 1.4% (85978 against
-// 87226 bytes); orders 5 and 8 gained nothing (89244 against 89254); the 2-byte model duplicates order 2
-// over bytes.
+// The context models of every CPU level: orders 1, 2, 3, 4 and 6, sparse, word, column, record, word
+// prefix, bytes 1+3, 2+4 and 4+8, indirect and record bits. On paper1, progc, obj1 and 160 KB of book1 and
+// a CSV the word prefix gained 1.4% (85978 against 87226 bytes); orders 5 and 8 gained nothing (89244
+// against 89254); the 2-byte model duplicates order 2 over bytes. The binary models and record bits:
+// docs/architecture.md, "Context mixing" (8 files 122807 -> 120126 bytes with the starting weights).
 MixSettings level_mix() {
   MixSettings m;
-  m.models = 0x5FF;
+  m.models = 0x5FF | 1u << kSparse13 | 1u << kSparse24 | 1u << kStride4 | 1u << kIndirect | 1u << kRecordBits;
   m.table_bits = 20;
   m.binary = true;
-  m.count_limit = 1023;  // docs/architecture.md, "Context mixing": 255 +0.3%, 30 +0.9%
-  m.lr = 1.5e-3f;        // 3e-3 +0.6%, 1e-3 +0.1%
-  m.initial_weight = 0.15f;
-  m.escape = 0.5f;  // the symbol domain's (--mix-domain symbol): 0.5 gained 0.2% over PPM's 1
+  m.count_limit = 1023;     // docs/architecture.md, "Context mixing": 255 +0.3%, 30 +0.9%
+  m.lr = 7e-4f;             // with 6 weight sets; 1e-3 about equal, 1.5e-3 +0.4% (docs/architecture.md)
+  m.initial_weight = 0.1f;  // binary: 0.15 +0.1%, 0 (no start) +0.3%
+  m.escape = 0.5f;          // the symbol domain's (--mix-domain symbol): 0.5 gained 0.2% over PPM's 1
   return m;
 }
 
@@ -147,7 +149,10 @@ void fit_to_input(Settings* settings, uint64_t input_bytes) {
   if (input_bytes >= (uint64_t{2} << 20) && settings->codec.max_vocab == 0) settings->codec.max_vocab = 16384;
   // Over the tokenizer's symbols the symbol domain mixes better: world192.txt 354623 bytes against 380510
   // in the binary domain, whose trees over token numbers have no structure to learn from.
-  if (settings->codec.max_vocab != 0) settings->mix.binary = false;
+  if (settings->codec.max_vocab != 0) {
+    settings->mix.binary = false;
+    settings->mix.initial_weight = 0.15f;  // the symbol domain's tuned start
+  }
   // Tables of about as many buckets as input bytes (32 bytes each), at most 2^20: small inputs stay small.
   // A quarter of that cost 0.4% on paper1, progc, obj1 and 160 KB of book1 and a CSV.
   uint32_t bits = 12;

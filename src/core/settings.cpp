@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "core/context_models.h"
 #include "nncpp/error.h"
 
 namespace nncpp {
@@ -104,9 +105,10 @@ void validate(const Settings& s) {
   require(s.codec.block_bytes >= 1024 && s.codec.block_bytes <= (1u << 30), "block size (1 KiB..1 GiB)");
   require(s.codec.min_stream_symbols >= 1, "min stream symbols (>= 1)");
   require(s.codec.match_order <= 64, "match order (0..64)");
+  require(s.codec.filter <= 1, "filter (0 none, 1 x86)");
   require(s.codec.match_hash_bits >= 10 && s.codec.match_hash_bits <= 26, "match hash bits (10..26)");
   const MixSettings& x = s.mix;
-  require(x.models < (1u << 12), "context models (bit mask of 12 models)");
+  require(x.models < (1u << kNumContextModels), "context models (bit mask)");
   require(x.table_bits >= 10 && x.table_bits <= 24, "context table bits (10..24)");
   require(x.count_limit >= 2 && x.count_limit <= (x.binary ? 1023 : 60000),
           x.binary ? "context count limit (2..1023 in the binary domain)" : "context count limit (2..60000)");

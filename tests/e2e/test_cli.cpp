@@ -363,6 +363,23 @@ TEST_F(Cli, RoundTripTextFiles) {
   round_trip(regress("obj1", 6000));
 }
 
+TEST_F(Cli, X86FilterForExecutablesUnlessTurnedOff) {
+  // An x86-64 ELF header, then code-like bytes with near calls: the filter is chosen and undone.
+  std::string elf(64, '\0');
+  elf[0] = 0x7F, elf[1] = 'E', elf[2] = 'L', elf[3] = 'F', elf[4] = 2, elf[5] = 1, elf[18] = 62;
+  std::string code = regress("obj1", 6000);
+  for (size_t i = 0; i + 5 <= code.size(); i += 37) code[i] = static_cast<char>(0xE8), code[i + 4] = 0;
+  round_trip(elf + code);
+  Result l = nncpp("l --json in.nncp");
+  EXPECT_NE(l.out.find("\"filter\":\"x86\""), std::string::npos) << l.out;
+  write("in", elf + code);
+  ASSERT_EQ(nncpp("c -f --filter none in").code, kOk);
+  EXPECT_NE(nncpp("l --json in.nncp").out.find("\"filter\":\"none\""), std::string::npos);
+  round_trip(regress("grammar.lsp"));  // not an executable: no filter
+  EXPECT_NE(nncpp("l --json in.nncp").out.find("\"filter\":\"none\""), std::string::npos);
+  EXPECT_EQ(nncpp("c -f --filter arm in").code, kUsage);
+}
+
 TEST_F(Cli, RoundTripTextWithDictionaryAndSmallBlocks) {
   // Above 32 KiB the tokenizer may build a dictionary; 8 KiB blocks give several blocks.
   const std::string data = regress("paper1", 36000);

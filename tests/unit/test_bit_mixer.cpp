@@ -69,19 +69,20 @@ TEST(BitTable, KeepsAContextsBucketAndClearsANewOne) {
   for (uint32_t node : b->node) EXPECT_EQ(node, b->node[0]) << "a claimed bucket starts even";
 }
 
-// Codes `data` (symbols < vocab) through a mixer and a range coder, two streams interleaved; returns the
-// payloads' total bytes. Then decodes with a fresh mixer and checks every symbol.
-size_t round_trip(const std::vector<uint16_t>& data, int vocab, const MixSettings& settings) {
+// Codes `data` (symbols < vocab) through a mixer and a range coder, `streams` streams interleaved; returns
+// the payloads' total bytes. Then decodes with a fresh mixer and checks every symbol.
+size_t round_trip(const std::vector<uint16_t>& data, int vocab, const MixSettings& settings,
+                  int streams = 2) {
   const auto bytes = symbols_as_bytes(vocab);
   const std::vector<float> net = network(vocab);
   auto hint_at = [&](size_t i) {
     return i >= 3 ? MatchHint{data[i - 3], static_cast<uint16_t>(i % 5)} : MatchHint{};
   };
   BitMixer encoder_mixer(settings, vocab, &bytes);
-  encoder_mixer.reset_streams(2);
-  RangeEncoder encoders[2];
+  encoder_mixer.reset_streams(streams);
+  std::vector<RangeEncoder> encoders(streams);
   for (size_t i = 0; i < data.size(); ++i) {
-    const int b = static_cast<int>(i % 2);
+    const int b = static_cast<int>(i % streams);
     encoder_mixer.begin(b, net.data(), hint_at(i));
     for (int k = encoder_mixer.bits() - 1; k >= 0; --k) {
       const int bit = data[i] >> k & 1;
@@ -99,15 +100,18 @@ size_t round_trip(const std::vector<uint16_t>& data, int vocab, const MixSetting
       encoder_mixer.update(b, bit);
     }
   }
-  encoders[0].finish();
-  encoders[1].finish();
+  size_t coded = 0;
+  std::vector<RangeDecoder> decoders;
+  for (RangeEncoder& e : encoders) {
+    e.finish();
+    coded += e.bytes().size();
+  }
+  for (RangeEncoder& e : encoders) decoders.emplace_back(e.bytes().data(), e.bytes().size());
 
   BitMixer decoder_mixer(settings, vocab, &bytes);
-  decoder_mixer.reset_streams(2);
-  RangeDecoder decoders[2] = {{encoders[0].bytes().data(), encoders[0].bytes().size()},
-                              {encoders[1].bytes().data(), encoders[1].bytes().size()}};
+  decoder_mixer.reset_streams(streams);
   for (size_t i = 0; i < data.size(); ++i) {
-    const int b = static_cast<int>(i % 2);
+    const int b = static_cast<int>(i % streams);
     decoder_mixer.begin(b, net.data(), hint_at(i));
     uint32_t symbol = 0;
     for (int k = decoder_mixer.bits() - 1; k >= 0; --k) {
@@ -129,7 +133,7 @@ size_t round_trip(const std::vector<uint16_t>& data, int vocab, const MixSetting
       break;
     }
   }
-  return encoders[0].bytes().size() + encoders[1].bytes().size();
+  return coded;
 }
 
 std::vector<uint16_t> text(const std::string& s) {
@@ -152,6 +156,37 @@ TEST(BitMixer, LearnsWhatTheContextsPredict) {
   const size_t with_models = round_trip(text(s), 256, all_models());
   EXPECT_LT(with_models, s.size() / 20) << "a periodic text is nearly free once counted";
   EXPECT_LT(with_models, round_trip(text(s), 256, off));
+}
+
+// A bitmap of 32-byte rows (a marker byte, then 248 pixels) drawn by rule 90: each pixel is the XOR of the
+// two pixels above it on either side. Three bits above tell every pixel; whole bytes above do not.
+std::vector<uint16_t> rule90_bitmap(int rows) {
+  constexpr int kPixels = 248;
+  std::mt19937 g(3);
+  std::vector<int> row(kPixels);
+  for (int& p : row) p = g() & 1;
+  std::vector<uint16_t> data;
+  for (int r = 0; r < rows; ++r) {
+    data.push_back(0xFF);
+    for (int byte = 0; byte < kPixels / 8; ++byte) {
+      int v = 0;
+      for (int k = 0; k < 8; ++k) v = v << 1 | row[byte * 8 + k];
+      data.push_back(static_cast<uint16_t>(v));
+    }
+    std::vector<int> next(kPixels);
+    for (int x = 0; x < kPixels; ++x) next[x] = (x > 0 ? row[x - 1] : 0) ^ (x + 1 < kPixels ? row[x + 1] : 0);
+    row = next;
+  }
+  return data;
+}
+
+TEST(BitMixer, RecordBitsModelSeesPixelsAboveAcrossByteBoundaries) {
+  const std::vector<uint16_t> bitmap = rule90_bitmap(200);
+  MixSettings without = all_models();
+  without.models &= ~(1u << kRecordBits);
+  const size_t with_bits = round_trip(bitmap, 256, all_models(), /*streams=*/1);
+  const size_t bytes_only = round_trip(bitmap, 256, without, /*streams=*/1);
+  EXPECT_LT(with_bits * 2, bytes_only) << "the rule is three bits wide: the bits model learns it";
 }
 
 TEST(BitMixer, NeverCodesASymbolOutsideAVocabularyOfOddSize) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/checksum.h"
+#include "core/context_models.h"
 #include "nncpp/error.h"
 #include "nncpp/format.h"
 #include "support/count_predictor.h"
@@ -326,7 +327,7 @@ TEST(EngineRoundTrip, WithContextMixing) {
   // The mixer's distributions are what both sides code: arbitrary bytes, text and repeats round trip,
   // with several streams sharing the tables and blocks keeping them.
   Settings s = small_settings(1024, 4, 100, 7, 3);
-  s.mix.models = (1u << 12) - 1;
+  s.mix.models = (1u << kNumContextModels) - 1;
   s.mix.table_bits = 12;
   round_trip(random_binary(3000, 5), s);
   round_trip(text(5000, 6), s);
@@ -343,7 +344,7 @@ TEST(EngineRoundTrip, WithContextMixingInTheBinaryDomain) {
   // Symbols coded bit by bit: bytes, a vocabulary of odd size (tokens whose top bits are not all used),
   // several streams and blocks, unknown size; the context models must still help.
   Settings s = small_settings(1024, 4, 100, 7, 3);
-  s.mix.models = (1u << 12) - 1;
+  s.mix.models = (1u << kNumContextModels) - 1;
   s.mix.table_bits = 12;
   s.mix.binary = true;
   s.mix.count_limit = 255;
@@ -359,6 +360,28 @@ TEST(EngineRoundTrip, WithContextMixingInTheBinaryDomain) {
   const std::string data = text(5000, 8);
   EXPECT_LT(compress_string(data, s, a).bytes.size(), compress_string(data, off, b).bytes.size())
       << "the context models must help on text";
+}
+
+TEST(EngineRoundTrip, X86FilterForX86ExecutablesOnly) {
+  // An ELF header for x86-64 followed by code-like bytes: the filter is chosen, recorded and undone.
+  std::string elf(64, '\0');
+  elf[0] = 0x7F, elf[1] = 'E', elf[2] = 'L', elf[3] = 'F', elf[4] = 2, elf[5] = 1, elf[18] = 62;
+  std::string code = random_binary(6000, 12);
+  for (size_t i = 0; i + 5 <= code.size(); i += 11) {
+    code[i] = static_cast<char>(0xE8);
+    code[i + 4] = static_cast<char>(i % 3 ? 0x00 : 0xFF);
+  }
+  const std::string executable = elf + code;
+  Settings s = small_settings(1024, 4, 100, 7, 3);
+  TestBackend backend;
+  EXPECT_EQ(compress_string(executable, s, backend).stats.settings.codec.filter, 1u);
+  EXPECT_EQ(compress_string(text(3000, 3), s, backend).stats.settings.codec.filter, 0u);
+  round_trip(executable, s);
+  Settings forced = s;
+  forced.codec.filter = 1;  // on any data, and across blocks (positions restart in each block)
+  round_trip(code, forced);
+  round_trip(text(3000, 4), forced);
+  round_trip(random_binary(3000, 9), forced, /*size_known=*/false);
 }
 
 TEST(EngineRoundTrip, DecoderFollowsTheFilesCudaGraphChoice) {
