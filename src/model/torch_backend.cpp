@@ -120,7 +120,8 @@ class TorchBackend : public Backend {
       fp.push_back({"cuda_graphs", graphs ? "on" : "off"});
       if (settings.model.kind != ModelKind::kLstm) {
         const bool fused = fused_step_kernels(settings.model, device, settings.runtime.dtype == "bfloat16");
-        fp.push_back({"step_kernels", fused ? "fused" : "torch"});
+        // The fused step reads bfloat16 copies of the weights and a bfloat16 key/value cache.
+        fp.push_back({"step_kernels", fused ? "fused bf16" : "torch"});
       }
     }
     return fp;
