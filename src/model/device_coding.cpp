@@ -80,9 +80,9 @@ void DeviceCoder::ranges(const uint16_t* symbols, const uint8_t* live, SymbolRan
   torch::NoGradGuard no_grad;
   Lookups& l = *lookups_;
   const int64_t B = l.query.size(0);
-  torch::Tensor chosen = torch::empty({B}, torch::kInt64);
-  for (int64_t b = 0; b < B; ++b) chosen.data_ptr<int64_t>()[b] = live[b] ? symbols[b] : 0;
-  l.query.copy_(chosen);
+  int64_t* chosen = l.staged(B);
+  for (int64_t b = 0; b < B; ++b) chosen[b] = live[b] ? symbols[b] : 0;
+  l.query.copy_(l.staging, /*non_blocking=*/true);
   unpack(run(&l.ranges_graph, &l.ranges_out, [&] { return gather(l.query); }), live, nullptr, out);
 }
 
@@ -90,9 +90,9 @@ void DeviceCoder::find(const uint32_t* targets, const uint8_t* live, uint16_t* s
   torch::NoGradGuard no_grad;
   Lookups& l = *lookups_;
   const int64_t B = l.query.size(0), V = probs_.size(1);
-  torch::Tensor t = torch::empty({B}, torch::kInt64);
-  for (int64_t b = 0; b < B; ++b) t.data_ptr<int64_t>()[b] = live[b] ? targets[b] : 0;
-  l.query.copy_(t);
+  int64_t* t = l.staged(B);
+  for (int64_t b = 0; b < B; ++b) t[b] = live[b] ? targets[b] : 0;
+  l.query.copy_(l.staging, /*non_blocking=*/true);
   // The symbol s with high[s - 1] <= target < high[s]: the first s whose high exceeds the target.
   auto ops = [&] {
     torch::Tensor chosen =
@@ -104,11 +104,23 @@ void DeviceCoder::find(const uint32_t* targets, const uint8_t* live, uint16_t* s
   unpack(run(&l.find_graph, &l.find_out, ops), live, symbols, out);
 }
 
+int64_t* DeviceCoder::Lookups::staged(int64_t B) {
+  if (!staging.defined())
+    staging = torch::empty({B}, torch::TensorOptions().dtype(torch::kInt64).pinned_memory(query.is_cuda()));
+  return staging.data_ptr<int64_t>();
+}
+
+// An int64 host tensor, pinned where `like` is on CUDA (so copies from it can go without waiting).
+static torch::Tensor pinned_if_cuda(const torch::Tensor& like, std::vector<int64_t> shape) {
+  return torch::empty(shape, torch::TensorOptions().dtype(torch::kInt64).pinned_memory(like.is_cuda()));
+}
+
 void DeviceCodingPredictor::load_step_inputs(const uint16_t* prev, const MatchHint* hints,
                                              const torch::Tensor& step_in) {
   const int64_t B = step_in.size(1);
-  torch::Tensor host = torch::zeros({3, B}, torch::kInt64);
-  int64_t* in = host.data_ptr<int64_t>();
+  if (!step_staging_.defined() || step_staging_.size(1) != B) step_staging_ = pinned_if_cuda(step_in, {3, B});
+  step_staging_.zero_();
+  int64_t* in = step_staging_.data_ptr<int64_t>();
   for (int64_t b = 0; b < B; ++b) {
     in[b] = prev[b];
     if (hints != nullptr && hints[b].length > 0) {
@@ -116,7 +128,7 @@ void DeviceCodingPredictor::load_step_inputs(const uint16_t* prev, const MatchHi
       in[2 * B + b] = match_bucket(hints[b].length);
     }
   }
-  step_in.copy_(host);
+  step_in.copy_(step_staging_, /*non_blocking=*/true);
 }
 
 bool DeviceCodingPredictor::replay_steps(bool ready, bool hints, int slots) {

@@ -37,6 +37,10 @@ class DeviceCoder {
  private:
   struct Lookups {
     torch::Tensor query;  // [B] int64 on the device: symbols (ranges) or targets (find)
+    // [B] int64 on the host, pinned on CUDA: the query's copy goes without waiting for the step before it
+    // (reused: each lookup ends with a copy back that waits for the device, the query's copy included).
+    torch::Tensor staging;
+    int64_t* staged(int64_t B);  // staging's data, allocated on first use
     CapturedOps ranges_graph, find_graph;
     torch::Tensor ranges_out, find_out;  // [4, B] double results of the captured lookups
   };
@@ -81,8 +85,9 @@ class DeviceCodingPredictor : public Predictor {
   DeviceCoder& coder() { return coder_; }
 
   // Copies one step's host inputs into step_in [3, B] int64 on the device: previous symbols, hint symbols,
-  // hint buckets (0 where a stream has no hint).
-  static void load_step_inputs(const uint16_t* prev, const MatchHint* hints, const torch::Tensor& step_in);
+  // hint buckets (0 where a stream has no hint). Through a pinned buffer on CUDA, without waiting: the
+  // step's results are read back (a lookup or the probabilities) before the next call refills it.
+  void load_step_inputs(const uint16_t* prev, const MatchHint* hints, const torch::Tensor& step_in);
   // Whether a step replays graphs: `ready` (graphs on, op sequence fixed) and captured with the same use of
   // hints; a change of it drops the graphs, to be captured again for `slots` positions.
   bool replay_steps(bool ready, bool hints, int slots);
@@ -108,7 +113,8 @@ class DeviceCodingPredictor : public Predictor {
   };
 
   bool device_coding_;
-  bool graph_hints_ = false;  // whether the captured steps add the match boost
+  torch::Tensor step_staging_;  // [3, B] int64 host buffer of load_step_inputs (pinned on CUDA)
+  bool graph_hints_ = false;    // whether the captured steps add the match boost
   ModelStream stream_;
   DeviceCoder coder_;
   std::vector<StepGraph> step_graphs_;

@@ -72,7 +72,8 @@ bool fused_step_kernels(const ModelSettings& settings, const torch::Device& devi
 #ifdef NNCPP_STEP_KERNELS
   const int64_t head_size = settings.heads > 0 ? settings.hidden / settings.heads : 0;
   const int64_t cache_slots = static_cast<int64_t>(settings.memory) + settings.segment;
-  return device.is_cuda() && !bf16 && step_kernels::attention_supported(head_size) &&
+  (void)bf16;  // with --dtype bfloat16 too: the step's kernels do their own bfloat16 arithmetic
+  return device.is_cuda() && step_kernels::attention_supported(head_size) &&
          cache_slots * static_cast<int64_t>(sizeof(float)) <= 48 * 1024;
 #else
   (void)settings, (void)device, (void)bf16;
@@ -279,7 +280,8 @@ torch::Tensor TransformerPredictor::forward(const torch::Tensor& history,
     const Layer& layer = layers_[l];
     std::vector<torch::Tensor> qkv =
         split_heads(torch::linear(rms_norm(x, layer.norm1), layer.wqkv)).unbind(0);  // 3 x [B, heads, n, dh]
-    // [B, heads, m + n, dh] (the memory is float32; under bf16 autocast the new keys are bf16)
+    // [B, heads, m + n, dh] (the memory in the cache's dtype, bfloat16 with the fused step: made the new
+    // keys')
     const auto type = qkv[1].scalar_type();
     torch::Tensor k = m > 0 ? torch::cat({memory_k[l].to(type), qkv[1]}, 2) : qkv[1];
     torch::Tensor v = m > 0 ? torch::cat({memory_v[l].to(type), qkv[2]}, 2) : qkv[2];

@@ -32,8 +32,9 @@
 namespace nncpp {
 
 // Whether the predictor's steps run the fused CUDA kernels of step_kernels.h: a build with them, a CUDA
-// device, float32 activations (not --dtype bfloat16) and a head size and cache length they support. They
-// change float results, so the backend's fingerprint records it.
+// device and a head size and cache length they support (any --dtype: the step's matrix products are bfloat16
+// with them; the dtype applies to training). They change float results, so the backend's fingerprint
+// records it.
 bool fused_step_kernels(const ModelSettings& settings, const torch::Device& device, bool bf16);
 
 class TransformerPredictor : public DeviceCodingPredictor {
