@@ -1,6 +1,8 @@
 #include "device_coding.h"
 
+#include <algorithm>
 #include <cfloat>
+#include <vector>
 
 #include "core/quantize.h"
 
@@ -76,23 +78,42 @@ void DeviceCoder::unpack(const torch::Tensor& packed, const uint8_t* live, uint1
   }
 }
 
-void DeviceCoder::ranges(const uint16_t* symbols, const uint8_t* live, SymbolRange* out) {
+// An int64 host tensor, pinned where `like` is on CUDA (so copies from it can go without waiting).
+static torch::Tensor pinned_if_cuda(const torch::Tensor& like, std::vector<int64_t> shape) {
+  return torch::empty(shape, torch::TensorOptions().dtype(torch::kInt64).pinned_memory(like.is_cuda()));
+}
+
+void DeviceCoder::load_query(const int64_t* values, torch::Tensor* staging) {
+  const torch::Tensor& query = lookups_->query;
+  const int64_t B = query.size(0);
+  if (staging == nullptr) {
+    query.copy_(torch::from_blob(const_cast<int64_t*>(values), {B}, torch::kInt64));
+    return;
+  }
+  if (!staging->defined() || staging->size(0) != B) *staging = pinned_if_cuda(query, {B});
+  std::copy(values, values + B, staging->data_ptr<int64_t>());
+  query.copy_(*staging, /*non_blocking=*/true);
+}
+
+void DeviceCoder::ranges(const uint16_t* symbols, const uint8_t* live, SymbolRange* out,
+                         torch::Tensor* staging) {
   torch::NoGradGuard no_grad;
   Lookups& l = *lookups_;
   const int64_t B = l.query.size(0);
-  int64_t* chosen = l.staged(B);
+  std::vector<int64_t> chosen(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) chosen[b] = live[b] ? symbols[b] : 0;
-  l.query.copy_(l.staging, /*non_blocking=*/true);
+  load_query(chosen.data(), staging);
   unpack(run(&l.ranges_graph, &l.ranges_out, [&] { return gather(l.query); }), live, nullptr, out);
 }
 
-void DeviceCoder::find(const uint32_t* targets, const uint8_t* live, uint16_t* symbols, SymbolRange* out) {
+void DeviceCoder::find(const uint32_t* targets, const uint8_t* live, uint16_t* symbols, SymbolRange* out,
+                       torch::Tensor* staging) {
   torch::NoGradGuard no_grad;
   Lookups& l = *lookups_;
   const int64_t B = l.query.size(0), V = probs_.size(1);
-  int64_t* t = l.staged(B);
+  std::vector<int64_t> t(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) t[b] = live[b] ? targets[b] : 0;
-  l.query.copy_(l.staging, /*non_blocking=*/true);
+  load_query(t.data(), staging);
   // The symbol s with high[s - 1] <= target < high[s]: the first s whose high exceeds the target.
   auto ops = [&] {
     torch::Tensor chosen =
@@ -102,17 +123,6 @@ void DeviceCoder::find(const uint32_t* targets, const uint8_t* live, uint16_t* s
     return gather(chosen);
   };
   unpack(run(&l.find_graph, &l.find_out, ops), live, symbols, out);
-}
-
-int64_t* DeviceCoder::Lookups::staged(int64_t B) {
-  if (!staging.defined())
-    staging = torch::empty({B}, torch::TensorOptions().dtype(torch::kInt64).pinned_memory(query.is_cuda()));
-  return staging.data_ptr<int64_t>();
-}
-
-// An int64 host tensor, pinned where `like` is on CUDA (so copies from it can go without waiting).
-static torch::Tensor pinned_if_cuda(const torch::Tensor& like, std::vector<int64_t> shape) {
-  return torch::empty(shape, torch::TensorOptions().dtype(torch::kInt64).pinned_memory(like.is_cuda()));
 }
 
 void DeviceCodingPredictor::load_step_inputs(const uint16_t* prev, const MatchHint* hints,

@@ -30,17 +30,18 @@ class DeviceCoder {
   void use_kernel(bool on) { kernel_ = on; }
 
   // Compressor: ranges of symbols[b]; out[b] for streams with live[b] (others left as they were).
-  void ranges(const uint16_t* symbols, const uint8_t* live, SymbolRange* out);
+  // staging (optional): a [B] int64 host buffer, pinned on CUDA, that the caller keeps (it must outlive
+  // the copy, and freeing it inside a graph capture would fail); the query then goes to the device without
+  // waiting for the work before it. Each lookup ends with a copy back that waits, so it can be reused.
+  void ranges(const uint16_t* symbols, const uint8_t* live, SymbolRange* out,
+              torch::Tensor* staging = nullptr);
   // Decompressor: for each live stream the symbol whose range holds targets[b], and that range.
-  void find(const uint32_t* targets, const uint8_t* live, uint16_t* symbols, SymbolRange* out);
+  void find(const uint32_t* targets, const uint8_t* live, uint16_t* symbols, SymbolRange* out,
+            torch::Tensor* staging = nullptr);
 
  private:
   struct Lookups {
     torch::Tensor query;  // [B] int64 on the device: symbols (ranges) or targets (find)
-    // [B] int64 on the host, pinned on CUDA: the query's copy goes without waiting for the step before it
-    // (reused: each lookup ends with a copy back that waits for the device, the query's copy included).
-    torch::Tensor staging;
-    int64_t* staged(int64_t B);  // staging's data, allocated on first use
     CapturedOps ranges_graph, find_graph;
     torch::Tensor ranges_out, find_out;  // [4, B] double results of the captured lookups
   };
@@ -48,6 +49,8 @@ class DeviceCoder {
   torch::Tensor gather(const torch::Tensor& chosen) const;
   // Runs ops directly, or (capture_) through its graph, capturing it the first time.
   torch::Tensor run(CapturedOps* graph, torch::Tensor* out, const std::function<torch::Tensor()>& ops);
+  // Copies the host query [B] (int64) to lookups_->query, through *staging when given.
+  void load_query(const int64_t* values, torch::Tensor* staging);
   // Copies [4, B] to the host and unpacks the live streams.
   static void unpack(const torch::Tensor& packed, const uint8_t* live, uint16_t* symbols, SymbolRange* out);
 
@@ -66,12 +69,12 @@ class DeviceCodingPredictor : public Predictor {
  public:
   void device_ranges(const uint16_t* symbols, const uint8_t* live, SymbolRange* out) override {
     ModelStream::Scope scope(stream_);
-    coder_.ranges(symbols, live, out);
+    coder_.ranges(symbols, live, out, &query_staging_);
   }
   void device_find(const uint32_t* targets, const uint8_t* live, uint16_t* symbols,
                    SymbolRange* out) override {
     ModelStream::Scope scope(stream_);
-    coder_.find(targets, live, symbols, out);
+    coder_.find(targets, live, symbols, out, &query_staging_);
   }
   void synchronize() override { stream_.synchronize(); }
 
@@ -113,8 +116,9 @@ class DeviceCodingPredictor : public Predictor {
   };
 
   bool device_coding_;
-  torch::Tensor step_staging_;  // [3, B] int64 host buffer of load_step_inputs (pinned on CUDA)
-  bool graph_hints_ = false;    // whether the captured steps add the match boost
+  torch::Tensor step_staging_;   // [3, B] int64 host buffer of load_step_inputs (pinned on CUDA)
+  torch::Tensor query_staging_;  // [B] int64 host buffer of the coder's lookups (pinned on CUDA)
+  bool graph_hints_ = false;     // whether the captured steps add the match boost
   ModelStream stream_;
   DeviceCoder coder_;
   std::vector<StepGraph> step_graphs_;
