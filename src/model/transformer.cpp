@@ -280,8 +280,8 @@ torch::Tensor TransformerPredictor::forward(const torch::Tensor& history,
     const Layer& layer = layers_[l];
     std::vector<torch::Tensor> qkv =
         split_heads(torch::linear(rms_norm(x, layer.norm1), layer.wqkv)).unbind(0);  // 3 x [B, heads, n, dh]
-    // [B, heads, m + n, dh] (the memory in the cache's dtype, bfloat16 with the fused step: made the new
-    // keys')
+    // [B, heads, m + n, dh]; the memory comes in the cache's dtype (bfloat16 with the fused step) and takes
+    // the new keys' dtype
     const auto type = qkv[1].scalar_type();
     torch::Tensor k = m > 0 ? torch::cat({memory_k[l].to(type), qkv[1]}, 2) : qkv[1];
     torch::Tensor v = m > 0 ? torch::cat({memory_v[l].to(type), qkv[2]}, 2) : qkv[2];
