@@ -74,7 +74,7 @@ int main() {
   std::mt19937_64 rng(7);
   p.reset_streams(B);
   std::vector<uint16_t> prev(B, 0);
-  double worst = 0;
+  double worst = 0, diff2 = 0, ref2 = 0;
   const int segments = 7;  // the memory (4 segments) fills, then slides
   for (int seg = 0; seg < segments; ++seg) {
     std::vector<uint16_t> symbols(static_cast<size_t>(T) * B);
@@ -87,8 +87,12 @@ int main() {
     torch::Tensor batch = p.segment_logprobs();  // [T, B, V]
     const float* lp = batch.data_ptr<float>();
     double worst_p = 0;
-    for (size_t i = 0; i < probs.size(); ++i)
-      worst_p = std::max(worst_p, std::fabs(static_cast<double>(probs[i]) - std::exp(lp[i])));
+    for (size_t i = 0; i < probs.size(); ++i) {
+      const double ref = std::exp(static_cast<double>(lp[i])), d = static_cast<double>(probs[i]) - ref;
+      worst_p = std::max(worst_p, std::fabs(d));
+      diff2 += d * d;
+      ref2 += ref * ref;
+    }
     std::printf("segment %d: max |p_step - p_batch| = %.3g\n", seg, worst_p);
     worst = std::max(worst, worst_p);
     std::vector<uint8_t> ones(symbols.size(), 1);
@@ -96,7 +100,13 @@ int main() {
   }
   const int64_t differ = fused ? compare_tables(cuda) : 0;
   std::printf("coding tables: %lld of %d ranges differ\n", static_cast<long long>(differ), 32 * 5462);
-  const bool step_ok = worst < 1e-4, tables_ok = differ <= 32 * 5462 / 1000;
-  std::printf("gpu_step_check: %s (worst %.3g)\n", step_ok && tables_ok ? "ok" : "FAILED", worst);
+  // The fused step's matrix products and key/value cache are bfloat16 (8 significant bits), the batch
+  // forward's float32: |p_step - p_batch| / |p_batch| (all probabilities as one vector) lands between 1e-3
+  // and 1e-2 for bfloat16 arithmetic; the Torch ops' step, float32 throughout, is held to 1e-4 per value.
+  const double relative = std::sqrt(diff2 / ref2);
+  std::printf("relative difference |p_step - p_batch| / |p_batch| = %.3g\n", relative);
+  const bool step_ok = fused ? relative < 2e-2 : worst < 1e-4, tables_ok = differ <= 32 * 5462 / 1000;
+  std::printf("gpu_step_check: %s (worst %.3g, relative %.3g)\n", step_ok && tables_ok ? "ok" : "FAILED", worst,
+              relative);
   return !step_ok ? 1 : !tables_ok ? 3 : 0;
 }

@@ -1,6 +1,8 @@
 #include "device_coding.h"
 
+#include <algorithm>
 #include <cfloat>
+#include <vector>
 
 #include "core/quantize.h"
 
@@ -76,23 +78,42 @@ void DeviceCoder::unpack(const torch::Tensor& packed, const uint8_t* live, uint1
   }
 }
 
-void DeviceCoder::ranges(const uint16_t* symbols, const uint8_t* live, SymbolRange* out) {
+// An int64 host tensor, pinned where `like` is on CUDA (so copies from it can go without waiting).
+static torch::Tensor pinned_if_cuda(const torch::Tensor& like, std::vector<int64_t> shape) {
+  return torch::empty(shape, torch::TensorOptions().dtype(torch::kInt64).pinned_memory(like.is_cuda()));
+}
+
+void DeviceCoder::load_query(const int64_t* values, torch::Tensor* staging) {
+  const torch::Tensor& query = lookups_->query;
+  const int64_t B = query.size(0);
+  if (staging == nullptr) {
+    query.copy_(torch::from_blob(const_cast<int64_t*>(values), {B}, torch::kInt64));
+    return;
+  }
+  if (!staging->defined() || staging->size(0) != B) *staging = pinned_if_cuda(query, {B});
+  std::copy(values, values + B, staging->data_ptr<int64_t>());
+  query.copy_(*staging, /*non_blocking=*/true);
+}
+
+void DeviceCoder::ranges(const uint16_t* symbols, const uint8_t* live, SymbolRange* out,
+                         torch::Tensor* staging) {
   torch::NoGradGuard no_grad;
   Lookups& l = *lookups_;
   const int64_t B = l.query.size(0);
-  torch::Tensor chosen = torch::empty({B}, torch::kInt64);
-  for (int64_t b = 0; b < B; ++b) chosen.data_ptr<int64_t>()[b] = live[b] ? symbols[b] : 0;
-  l.query.copy_(chosen);
+  std::vector<int64_t> chosen(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) chosen[b] = live[b] ? symbols[b] : 0;
+  load_query(chosen.data(), staging);
   unpack(run(&l.ranges_graph, &l.ranges_out, [&] { return gather(l.query); }), live, nullptr, out);
 }
 
-void DeviceCoder::find(const uint32_t* targets, const uint8_t* live, uint16_t* symbols, SymbolRange* out) {
+void DeviceCoder::find(const uint32_t* targets, const uint8_t* live, uint16_t* symbols, SymbolRange* out,
+                       torch::Tensor* staging) {
   torch::NoGradGuard no_grad;
   Lookups& l = *lookups_;
   const int64_t B = l.query.size(0), V = probs_.size(1);
-  torch::Tensor t = torch::empty({B}, torch::kInt64);
-  for (int64_t b = 0; b < B; ++b) t.data_ptr<int64_t>()[b] = live[b] ? targets[b] : 0;
-  l.query.copy_(t);
+  std::vector<int64_t> t(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) t[b] = live[b] ? targets[b] : 0;
+  load_query(t.data(), staging);
   // The symbol s with high[s - 1] <= target < high[s]: the first s whose high exceeds the target.
   auto ops = [&] {
     torch::Tensor chosen =
@@ -107,8 +128,9 @@ void DeviceCoder::find(const uint32_t* targets, const uint8_t* live, uint16_t* s
 void DeviceCodingPredictor::load_step_inputs(const uint16_t* prev, const MatchHint* hints,
                                              const torch::Tensor& step_in) {
   const int64_t B = step_in.size(1);
-  torch::Tensor host = torch::zeros({3, B}, torch::kInt64);
-  int64_t* in = host.data_ptr<int64_t>();
+  if (!step_staging_.defined() || step_staging_.size(1) != B) step_staging_ = pinned_if_cuda(step_in, {3, B});
+  step_staging_.zero_();
+  int64_t* in = step_staging_.data_ptr<int64_t>();
   for (int64_t b = 0; b < B; ++b) {
     in[b] = prev[b];
     if (hints != nullptr && hints[b].length > 0) {
@@ -116,7 +138,7 @@ void DeviceCodingPredictor::load_step_inputs(const uint16_t* prev, const MatchHi
       in[2 * B + b] = match_bucket(hints[b].length);
     }
   }
-  step_in.copy_(host);
+  step_in.copy_(step_staging_, /*non_blocking=*/true);
 }
 
 bool DeviceCodingPredictor::replay_steps(bool ready, bool hints, int slots) {

@@ -30,9 +30,14 @@ class DeviceCoder {
   void use_kernel(bool on) { kernel_ = on; }
 
   // Compressor: ranges of symbols[b]; out[b] for streams with live[b] (others left as they were).
-  void ranges(const uint16_t* symbols, const uint8_t* live, SymbolRange* out);
+  // staging (optional): a [B] int64 host buffer, pinned on CUDA, that the caller keeps (it must outlive
+  // the copy, and freeing it inside a graph capture would fail); the query then goes to the device without
+  // waiting for the work before it. Each lookup ends with a copy back that waits, so it can be reused.
+  void ranges(const uint16_t* symbols, const uint8_t* live, SymbolRange* out,
+              torch::Tensor* staging = nullptr);
   // Decompressor: for each live stream the symbol whose range holds targets[b], and that range.
-  void find(const uint32_t* targets, const uint8_t* live, uint16_t* symbols, SymbolRange* out);
+  void find(const uint32_t* targets, const uint8_t* live, uint16_t* symbols, SymbolRange* out,
+            torch::Tensor* staging = nullptr);
 
  private:
   struct Lookups {
@@ -44,6 +49,8 @@ class DeviceCoder {
   torch::Tensor gather(const torch::Tensor& chosen) const;
   // Runs ops directly, or (capture_) through its graph, capturing it the first time.
   torch::Tensor run(CapturedOps* graph, torch::Tensor* out, const std::function<torch::Tensor()>& ops);
+  // Copies the host query [B] (int64) to lookups_->query, through *staging when given.
+  void load_query(const int64_t* values, torch::Tensor* staging);
   // Copies [4, B] to the host and unpacks the live streams.
   static void unpack(const torch::Tensor& packed, const uint8_t* live, uint16_t* symbols, SymbolRange* out);
 
@@ -62,12 +69,12 @@ class DeviceCodingPredictor : public Predictor {
  public:
   void device_ranges(const uint16_t* symbols, const uint8_t* live, SymbolRange* out) override {
     ModelStream::Scope scope(stream_);
-    coder_.ranges(symbols, live, out);
+    coder_.ranges(symbols, live, out, &query_staging_);
   }
   void device_find(const uint32_t* targets, const uint8_t* live, uint16_t* symbols,
                    SymbolRange* out) override {
     ModelStream::Scope scope(stream_);
-    coder_.find(targets, live, symbols, out);
+    coder_.find(targets, live, symbols, out, &query_staging_);
   }
   void synchronize() override { stream_.synchronize(); }
 
@@ -81,8 +88,9 @@ class DeviceCodingPredictor : public Predictor {
   DeviceCoder& coder() { return coder_; }
 
   // Copies one step's host inputs into step_in [3, B] int64 on the device: previous symbols, hint symbols,
-  // hint buckets (0 where a stream has no hint).
-  static void load_step_inputs(const uint16_t* prev, const MatchHint* hints, const torch::Tensor& step_in);
+  // hint buckets (0 where a stream has no hint). Through a pinned buffer on CUDA, without waiting: the
+  // step's results are read back (a lookup or the probabilities) before the next call refills it.
+  void load_step_inputs(const uint16_t* prev, const MatchHint* hints, const torch::Tensor& step_in);
   // Whether a step replays graphs: `ready` (graphs on, op sequence fixed) and captured with the same use of
   // hints; a change of it drops the graphs, to be captured again for `slots` positions.
   bool replay_steps(bool ready, bool hints, int slots);
@@ -108,7 +116,9 @@ class DeviceCodingPredictor : public Predictor {
   };
 
   bool device_coding_;
-  bool graph_hints_ = false;  // whether the captured steps add the match boost
+  torch::Tensor step_staging_;   // [3, B] int64 host buffer of load_step_inputs (pinned on CUDA)
+  torch::Tensor query_staging_;  // [B] int64 host buffer of the coder's lookups (pinned on CUDA)
+  bool graph_hints_ = false;     // whether the captured steps add the match boost
   ModelStream stream_;
   DeviceCoder coder_;
   std::vector<StepGraph> step_graphs_;

@@ -85,7 +85,11 @@ const float* LstmPredictor::step(const uint16_t* prev, const MatchHint* hints) {
   // The first segment after reset_streams runs eagerly: it warms up cuBLAS on the model's stream.
   const bool replay = replay_steps(graphs_ && segments_ > 0, hints != nullptr, static_cast<int>(s_.segment));
   run_step(replay, t, [&] { step_ops(t, hints != nullptr); });
-  return device_coding() ? nullptr : probs_[t].data_ptr<float>();
+  if (device_coding()) return nullptr;
+  if (device_.is_cpu()) return probs_[t].data_ptr<float>();
+  // On a GPU without device coding (the context mixer's levels): the host reads them, so copy them there.
+  probs_host_ = probs_[t].to(torch::kCPU);
+  return probs_host_.data_ptr<float>();
 }
 
 void LstmPredictor::step_ops(int t, bool hints) {

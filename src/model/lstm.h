@@ -84,6 +84,7 @@ class LstmPredictor : public DeviceCodingPredictor {
   torch::Tensor match_bucket_;  // [T, B] int64 match_bucket of each step's hint (0 = none)
   torch::Tensor hcat_;          // [T, B, L*H] every layer's h (the output layer's input)
   torch::Tensor probs_;         // [T, B, V] softmax of each step
+  torch::Tensor probs_host_;    // [B, V] the last step's on the host (off the CPU without device coding)
 
   torch::Tensor step_in_;       // [3, B] int64: previous symbols, hint symbols, hint buckets of a step
   torch::Tensor train_target_;  // [T * B] int64 symbols that followed each step

@@ -1,5 +1,6 @@
 #include "step_kernels.h"
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -14,7 +15,7 @@ namespace {
 
 constexpr int kThreads = 256;  // per block
 constexpr int kWarps = kThreads / 32;
-constexpr int kKeysPerLoad = 4;  // keys a warp reads before reducing: loads in flight hide the latency
+constexpr int kKeysPerLoad = 8;  // keys a warp reads before reducing: loads in flight hide the latency
 
 void check_launch(const char* what) {
   const cudaError_t e = cudaGetLastError();
@@ -47,12 +48,57 @@ __device__ float4 madd(float4 acc, float p, float4 v) {
   return make_float4(acc.x + p * v.x, acc.y + p * v.y, acc.z + p * v.z, acc.w + p * v.w);
 }
 
+using bf16 = __nv_bfloat16;
+
+// Four consecutive bfloat16 values (8-byte aligned) as floats, and back (rounded to nearest even).
+__device__ float4 load4(const bf16* p) {
+  const uint2 bits = *reinterpret_cast<const uint2*>(p);
+  const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&bits.x));
+  const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&bits.y));
+  return make_float4(lo.x, lo.y, hi.x, hi.y);
+}
+
+__device__ void store4(bf16* p, float4 v) {
+  __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
+  uint2 bits;
+  bits.x = *reinterpret_cast<const unsigned*>(&lo);
+  bits.y = *reinterpret_cast<const unsigned*>(&hi);
+  *reinterpret_cast<uint2*>(p) = bits;
+}
+
+// One block per row: x += add; store = x; out = x * gain * rsqrt(mean(x^2) + eps). Each thread takes the
+// columns c = threadIdx.x (mod kThreads); the sum of squares is reduced in a fixed order.
+__global__ void add_rms_norm_kernel(float* __restrict__ x, const bf16* __restrict__ add,
+                                    const float* __restrict__ gain, float* __restrict__ store,
+                                    long long store_stride, bf16* __restrict__ out_bf16,
+                                    float* __restrict__ out_f32, int H, float eps) {
+  __shared__ float scratch[kWarps];
+  const long long r = blockIdx.x;
+  float* row = x + r * H;
+  float squares = 0.f;
+  for (int c = threadIdx.x; c < H; c += kThreads) {
+    float v = row[c];
+    if (add != nullptr) v += __bfloat162float(add[r * H + c]);
+    row[c] = v;
+    if (store != nullptr) store[r * store_stride + c] = v;
+    squares += v * v;
+  }
+  const float inv = rsqrtf(block_reduce<false>(squares, scratch) / static_cast<float>(H) + eps);
+  for (int c = threadIdx.x; c < H; c += kThreads) {  // each thread rereads its own writes
+    const float v = row[c] * inv * gain[c];
+    if (out_bf16 != nullptr)
+      out_bf16[r * H + c] = __float2bfloat16_rn(v);
+    else
+      out_f32[r * H + c] = v;
+  }
+}
+
 // One block per (stream b, head h); dh4 = dh / 4 float4 columns, dh4 <= 32 and a divisor of kThreads.
 // Phase 1: each warp takes every kWarps-th key, its lanes the float4 columns (q . k, then a warp sum).
 // Phase 2: softmax over the block's scores (shared memory). Phase 3: thread (g, c) sums p_j * v_j[c] over
 // the keys j = g mod groups, then the groups' partial sums are added in order.
-__global__ void attention_kernel(const float* __restrict__ qkv, float* cache, const float* __restrict__ rel,
-                                 float* __restrict__ out, int heads, int dh, int S, int slot, int keys,
+__global__ void attention_kernel(const bf16* __restrict__ qkv, bf16* cache, const float* __restrict__ rel,
+                                 bf16* __restrict__ out, int heads, int dh, int S, int slot, int keys,
                                  int rel_cols, float scale, long long value_offset) {
   extern __shared__ float scores[];  // [keys]
   __shared__ float4 query[32];
@@ -60,15 +106,15 @@ __global__ void attention_kernel(const float* __restrict__ qkv, float* cache, co
   __shared__ float scratch[kWarps];
   const int bh = blockIdx.x, b = bh / heads, h = bh % heads;
   const int H = heads * dh, dh4 = dh / 4, first = slot - keys + 1;
-  const float* row = qkv + static_cast<long long>(b) * 3 * H + h * dh;
-  float* k_cache = cache + static_cast<long long>(bh) * S * dh;  // [S, dh]
-  float* v_cache = k_cache + value_offset;
+  const bf16* row = qkv + static_cast<long long>(b) * 3 * H + h * dh;
+  bf16* k_cache = cache + static_cast<long long>(bh) * S * dh;  // [S, dh]
+  bf16* v_cache = k_cache + value_offset;
 
   for (int d = threadIdx.x; d < dh; d += kThreads) {
     k_cache[static_cast<long long>(slot) * dh + d] = row[H + d];
     v_cache[static_cast<long long>(slot) * dh + d] = row[2 * H + d];
   }
-  if (threadIdx.x < dh4) query[threadIdx.x] = reinterpret_cast<const float4*>(row)[threadIdx.x];
+  if (threadIdx.x < dh4) query[threadIdx.x] = load4(row + 4 * threadIdx.x);
   __syncthreads();
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -80,7 +126,7 @@ __global__ void attention_kernel(const float* __restrict__ qkv, float* cache, co
     for (int u = 0; u < kKeysPerLoad; ++u) {
       float4 k = make_float4(0.f, 0.f, 0.f, 0.f);
       if (j0 + u < keys && lane < dh4)
-        k = reinterpret_cast<const float4*>(k_cache + static_cast<long long>(first + j0 + u) * dh)[lane];
+        k = load4(k_cache + static_cast<long long>(first + j0 + u) * dh + 4 * lane);
       dot[u] = q.x * k.x + q.y * k.y + q.z * k.z + q.w * k.w;
     }
 #pragma unroll
@@ -104,10 +150,9 @@ __global__ void attention_kernel(const float* __restrict__ qkv, float* cache, co
 
   const int groups = kThreads / dh4, g = threadIdx.x / dh4, c = threadIdx.x % dh4;
   float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll 4
+#pragma unroll 8
   for (int j = g; j < keys; j += groups)
-    acc = madd(acc, scores[j],
-               reinterpret_cast<const float4*>(v_cache + static_cast<long long>(first + j) * dh)[c]);
+    acc = madd(acc, scores[j], load4(v_cache + static_cast<long long>(first + j) * dh + 4 * c));
   partial[threadIdx.x] = acc;
   __syncthreads();
   if (threadIdx.x < dh4) {
@@ -117,20 +162,20 @@ __global__ void attention_kernel(const float* __restrict__ qkv, float* cache, co
       total = make_float4(total.x + p.x, total.y + p.y, total.z + p.z, total.w + p.w);
     }
     const float inv = 1.0f / sum;
-    reinterpret_cast<float4*>(out + static_cast<long long>(b) * H + h * dh)[c] =
-        make_float4(total.x * inv, total.y * inv, total.z * inv, total.w * inv);
+    store4(out + static_cast<long long>(b) * H + h * dh + 4 * c,
+           make_float4(total.x * inv, total.y * inv, total.z * inv, total.w * inv));
   }
 }
 
 // The same expression as LibTorch's exact gelu: x * 0.5 * (1 + erf(x / sqrt(2))).
-__global__ void geglu_kernel(const float* __restrict__ u, float* __restrict__ out, long long rows,
+__global__ void geglu_kernel(const bf16* __restrict__ u, bf16* __restrict__ out, long long rows,
                              long long F) {
   const long long n = rows * F;
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<long long>(gridDim.x) * blockDim.x) {
     const long long r = i / F, f = i - r * F;
-    const float a = u[r * 2 * F + f], gate = u[r * 2 * F + F + f];
-    out[i] = a * 0.5f * (1.0f + erff(a * 0.70710678118654752440f)) * gate;
+    const float a = __bfloat162float(u[r * 2 * F + f]), gate = __bfloat162float(u[r * 2 * F + F + f]);
+    out[i] = __float2bfloat16_rn(a * 0.5f * (1.0f + erff(a * 0.70710678118654752440f)) * gate);
   }
 }
 
@@ -231,26 +276,38 @@ bool attention_supported(int64_t head_size) {
   return head_size % 4 == 0 && dh4 >= 1 && dh4 <= 32 && (dh4 & (dh4 - 1)) == 0;
 }
 
-void step_attention(const float* qkv, float* cache, const float* rel, float* out, int64_t B, int64_t heads,
-                    int64_t dh, int64_t S, int64_t slot, int64_t keys, int64_t rel_cols, float scale,
-                    void* stream) {
+void add_rms_norm(float* x, const uint16_t* add, const float* gain, float* store, int64_t store_stride,
+                  uint16_t* out_bf16, float* out_f32, int64_t rows, int64_t H, float eps, void* stream) {
+  if (rows == 0) return;
+  if ((out_bf16 == nullptr) == (out_f32 == nullptr))
+    throw std::invalid_argument("add_rms_norm: exactly one output");
+  add_rms_norm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      x, reinterpret_cast<const bf16*>(add), gain, store, static_cast<long long>(store_stride),
+      reinterpret_cast<bf16*>(out_bf16), out_f32, static_cast<int>(H), eps);
+  check_launch("add_rms_norm");
+}
+
+void step_attention(const uint16_t* qkv, uint16_t* cache, const float* rel, uint16_t* out, int64_t B,
+                    int64_t heads, int64_t dh, int64_t S, int64_t slot, int64_t keys, int64_t rel_cols,
+                    float scale, void* stream) {
   if (!attention_supported(dh) || keys < 1 || keys > slot + 1 || slot >= S || keys > rel_cols ||
       keys * sizeof(float) > 48 * 1024)
     throw std::invalid_argument("step_attention: unsupported shape");
   const long long value_offset = static_cast<long long>(B) * heads * S * dh;
   attention_kernel<<<static_cast<unsigned>(B * heads), kThreads, keys * sizeof(float),
                      static_cast<cudaStream_t>(stream)>>>(
-      qkv, cache, rel, out, static_cast<int>(heads), static_cast<int>(dh), static_cast<int>(S),
-      static_cast<int>(slot), static_cast<int>(keys), static_cast<int>(rel_cols), scale, value_offset);
+      reinterpret_cast<const bf16*>(qkv), reinterpret_cast<bf16*>(cache), rel, reinterpret_cast<bf16*>(out),
+      static_cast<int>(heads), static_cast<int>(dh), static_cast<int>(S), static_cast<int>(slot),
+      static_cast<int>(keys), static_cast<int>(rel_cols), scale, value_offset);
   check_launch("step_attention");
 }
 
-void step_geglu(const float* u, float* out, int64_t rows, int64_t F, void* stream) {
+void step_geglu(const uint16_t* u, uint16_t* out, int64_t rows, int64_t F, void* stream) {
   const int64_t n = rows * F;
   const int64_t blocks = std::min<int64_t>((n + kThreads - 1) / kThreads, 65535);
   if (n == 0) return;
-  geglu_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(u, out,
-                                                                                                  rows, F);
+  geglu_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      reinterpret_cast<const bf16*>(u), reinterpret_cast<bf16*>(out), rows, F);
   check_launch("step_geglu");
 }
 

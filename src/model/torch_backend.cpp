@@ -93,8 +93,20 @@ class TorchBackend : public Backend {
  public:
   explicit TorchBackend(RankGroup* ranks) : ranks_(ranks) {}
 
-  Fingerprint fingerprint(const Settings& settings) const override {
+  // The device of this process: with several ranks, `cuda` without an index means one GPU per rank on
+  // its host, the launcher's LOCAL_RANK (torchrun) or else the rank itself (--ranks N starts all ranks on
+  // one host), modulo the GPUs this process sees.
+  torch::Device device_of(const Settings& settings) const {
     torch::Device device = parse_device(settings.runtime.device);
+    if (!device.is_cuda() || device.has_index() || ranks_ == nullptr || ranks_->size() == 1) return device;
+    int local = ranks_->rank();
+    if (const char* env = std::getenv("LOCAL_RANK")) local = std::atoi(env);
+    const int gpus = static_cast<int>(torch::cuda::device_count());
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(gpus > 0 ? local % gpus : 0));
+  }
+
+  Fingerprint fingerprint(const Settings& settings) const override {
+    const torch::Device device = device_of(settings);
     if (settings.runtime.dtype != "float32" && !device.is_cuda())
       throw Error(ErrorCode::kUsage, "--dtype " + settings.runtime.dtype + " needs --device cuda");
     // Pin the thread count: reductions inside GEMMs split differently with more threads.
@@ -120,14 +132,15 @@ class TorchBackend : public Backend {
       fp.push_back({"cuda_graphs", graphs ? "on" : "off"});
       if (settings.model.kind != ModelKind::kLstm) {
         const bool fused = fused_step_kernels(settings.model, device, settings.runtime.dtype == "bfloat16");
-        fp.push_back({"step_kernels", fused ? "fused" : "torch"});
+        // The fused step reads bfloat16 copies of the weights and a bfloat16 key/value cache.
+        fp.push_back({"step_kernels", fused ? "fused bf16" : "torch"});
       }
     }
     return fp;
   }
 
   std::unique_ptr<Predictor> create(const Settings& settings) const override {
-    const torch::Device device = parse_device(settings.runtime.device);
+    const torch::Device device = device_of(settings);
     const bool bf16 = settings.runtime.dtype == "bfloat16";
     if (bf16 && settings.model.kind == ModelKind::kLstm)
       throw Error(ErrorCode::kUsage,

@@ -57,6 +57,11 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& gain) {
   return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + kNormEps) * gain;
 }
 
+// A bfloat16 tensor's data as the bits step_kernels.h takes (nullptr for an undefined tensor).
+[[maybe_unused]] uint16_t* bf16_bits(const torch::Tensor& t) {
+  return t.defined() ? reinterpret_cast<uint16_t*>(t.data_ptr<at::BFloat16>()) : nullptr;
+}
+
 void check(bool ok, const std::string& what) {
   if (!ok) throw Error(ErrorCode::kUsage, "attention model settings: " + what);
 }
@@ -67,7 +72,8 @@ bool fused_step_kernels(const ModelSettings& settings, const torch::Device& devi
 #ifdef NNCPP_STEP_KERNELS
   const int64_t head_size = settings.heads > 0 ? settings.hidden / settings.heads : 0;
   const int64_t cache_slots = static_cast<int64_t>(settings.memory) + settings.segment;
-  return device.is_cuda() && !bf16 && step_kernels::attention_supported(head_size) &&
+  (void)bf16;  // with --dtype bfloat16 too: the step's kernels do their own bfloat16 arithmetic
+  return device.is_cuda() && step_kernels::attention_supported(head_size) &&
          cache_slots * static_cast<int64_t>(sizeof(float)) <= 48 * 1024;
 #else
   (void)settings, (void)device, (void)bf16;
@@ -164,7 +170,10 @@ TransformerPredictor::TransformerPredictor(const ModelSettings& settings, torch:
       if (future) cm[t][j] = -std::numeric_limits<float>::infinity();
     }
   }
-  if (fused_step_) coder().use_kernel(true);
+  if (fused_step_) {
+    coder().use_kernel(true);
+    refresh_step_weights();
+  }
   rel_index_ = index.to(device_);
   causal_ = causal.to(device_);
   adam_scalars_ = torch::zeros({2}, opts_);
@@ -189,7 +198,7 @@ void TransformerPredictor::reset_streams(int active) {
   segments_ = 0;
   for (Layer& layer : layers_) {
     layer.x = torch::zeros({B, S, H_}, opts_);
-    layer.kv = torch::zeros({2, B, heads_, S, dh_}, opts_);
+    layer.kv = torch::zeros({2, B, heads_, S, dh_}, fused_step_ ? opts_.dtype(torch::kBFloat16) : opts_);
     layer.k = layer.kv[0];
     layer.v = layer.kv[1];
   }
@@ -271,7 +280,8 @@ torch::Tensor TransformerPredictor::forward(const torch::Tensor& history,
     const Layer& layer = layers_[l];
     std::vector<torch::Tensor> qkv =
         split_heads(torch::linear(rms_norm(x, layer.norm1), layer.wqkv)).unbind(0);  // 3 x [B, heads, n, dh]
-    // [B, heads, m + n, dh] (the memory is float32; under bf16 autocast the new keys are bf16)
+    // [B, heads, m + n, dh]; the memory comes in the cache's dtype (bfloat16 with the fused step) and takes
+    // the new keys' dtype
     const auto type = qkv[1].scalar_type();
     torch::Tensor k = m > 0 ? torch::cat({memory_k[l].to(type), qkv[1]}, 2) : qkv[1];
     torch::Tensor v = m > 0 ? torch::cat({memory_v[l].to(type), qkv[2]}, 2) : qkv[2];
@@ -335,9 +345,17 @@ void TransformerPredictor::step_ops(int t, bool hints) {
 
   const int64_t slot = M_ + t, lo = M_ - mem_len_, keys = slot + 1 - lo;
   torch::Tensor x = embed(history_.narrow(1, t, group_));  // [B, 1, H]
+  torch::Tensor h;                                         // [B, H] the output layer's input
   if (fused_step_) {
     x = x.view({B, H_});
-    for (Layer& layer : layers_) fused_step_layer(layer, x, slot, keys);
+    torch::Tensor pending;
+    for (Layer& layer : layers_) fused_step_layer(layer, x, &pending, slot, keys);
+    h = torch::empty({B, H_}, opts_);
+#ifdef NNCPP_STEP_KERNELS
+    step_kernels::add_rms_norm(x.data_ptr<float>(), bf16_bits(pending), norm_out_.data_ptr<float>(), nullptr,
+                               0, nullptr, h.data_ptr<float>(), B, H_, kNormEps,
+                               c10::cuda::getCurrentCUDAStream().stream());
+#endif
   } else {
     for (Layer& layer : layers_) {
       layer.x.narrow(1, slot, 1).copy_(x);
@@ -349,9 +367,8 @@ void TransformerPredictor::step_ops(int t, bool hints) {
       torch::Tensor a = attention(qkv[0], layer.k.narrow(2, lo, keys), layer.v.narrow(2, lo, keys), bias);
       x = feed_forward(layer, x + torch::linear(a, layer.wo), nullptr);
     }
+    h = rms_norm(x, norm_out_).view({B, H_});
   }
-
-  torch::Tensor h = rms_norm(x, norm_out_).view({B, H_});
   torch::addmm_out(logits_, b_out_, h, w_out_.t());  // [B, V]
   if (hints) {  // logit of each hinted symbol += boost[bucket] (one symbol per row: gather + scatter_)
     torch::Tensor col = match_symbol_.narrow(1, t, 1);  // [B, 1]
@@ -363,29 +380,52 @@ void TransformerPredictor::step_ops(int t, bool hints) {
   if (device_coding()) coder().set(probs_);
 }
 
-// The same arithmetic as a step_ops() layer in 5 LibTorch ops (norms, matrix products with the residual
-// added by the GEMM itself) and 2 fused kernels, instead of about 30 kernels.
-void TransformerPredictor::fused_step_layer(Layer& layer, torch::Tensor& x, int64_t slot, int64_t keys) {
+// The same arithmetic as a step_ops() layer in 4 matrix products (bfloat16 weights and inputs) and 4 kernels
+// of ours (the residual add with the RMSNorm twice, attention, GEGLU), instead of about 30 kernels.
+void TransformerPredictor::fused_step_layer(Layer& layer, torch::Tensor& x, torch::Tensor* pending,
+                                            int64_t slot, int64_t keys) {
 #ifdef NNCPP_STEP_KERNELS
   const int64_t B = x.size(0);
   void* stream = c10::cuda::getCurrentCUDAStream().stream();
-  layer.x.select(1, slot).copy_(x);
-  torch::Tensor qkv = torch::linear(rms_norm(x, layer.norm1), layer.wqkv);  // [B, 3H]
-  torch::Tensor a = torch::empty({B, H_}, opts_);
-  step_kernels::step_attention(qkv.data_ptr<float>(), layer.kv.data_ptr<float>(), layer.rel.data_ptr<float>(),
-                               a.data_ptr<float>(), B, heads_, dh_, M_ + T_, slot, keys, M_ + T_,
+  const torch::TensorOptions bf16 = opts_.dtype(torch::kBFloat16);
+  // x += pending; the layer's input x to its slot of layer.x ([B, M + T, H]); xn = RMSNorm(x) [B, H]
+  torch::Tensor xn = torch::empty({B, H_}, bf16);
+  step_kernels::add_rms_norm(x.data_ptr<float>(), bf16_bits(*pending), layer.norm1.data_ptr<float>(),
+                             layer.x.data_ptr<float>() + slot * H_, (M_ + T_) * H_, bf16_bits(xn), nullptr, B,
+                             H_, kNormEps, stream);
+  torch::Tensor qkv = torch::linear(xn, layer.wqkv16);  // [B, 3H]
+  torch::Tensor a = torch::empty({B, H_}, bf16);
+  step_kernels::step_attention(bf16_bits(qkv), bf16_bits(layer.kv), layer.rel.data_ptr<float>(), bf16_bits(a),
+                               B, heads_, dh_, M_ + T_, slot, keys, M_ + T_,
                                static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh_))), stream);
-  x.addmm_(a, layer.wo.t());  // x += a Wo^T
+  torch::Tensor y = torch::linear(a, layer.wo16);  // [B, H]
   for (int64_t r = 0; r < ff_repeat_; ++r) {
-    torch::Tensor u = torch::linear(rms_norm(x, layer.norm2), layer.w1);  // [B, 2F]
-    torch::Tensor g = torch::empty({B, F_}, opts_);
-    step_kernels::step_geglu(u.data_ptr<float>(), g.data_ptr<float>(), B, F_, stream);
-    x.addmm_(g, layer.w2.t());  // x += GEGLU W2^T
+    step_kernels::add_rms_norm(x.data_ptr<float>(), bf16_bits(y), layer.norm2.data_ptr<float>(), nullptr, 0,
+                               bf16_bits(xn), nullptr, B, H_, kNormEps, stream);
+    torch::Tensor u = torch::linear(xn, layer.w1_16);  // [B, 2F]
+    torch::Tensor g = torch::empty({B, F_}, bf16);
+    step_kernels::step_geglu(bf16_bits(u), bf16_bits(g), B, F_, stream);
+    y = torch::linear(g, layer.w2_16);  // [B, H]
   }
+  *pending = y;
 #else
-  (void)layer, (void)x, (void)slot, (void)keys;
+  (void)layer, (void)x, (void)pending, (void)slot, (void)keys;
   throw std::logic_error("fused step kernels are not in this build");
 #endif
+}
+
+void TransformerPredictor::refresh_step_weights() {
+  torch::NoGradGuard no_grad;
+  for (Layer& layer : layers_) {
+    const std::pair<torch::Tensor*, const torch::Tensor*> copies[] = {{&layer.wqkv16, &layer.wqkv},
+                                                                      {&layer.wo16, &layer.wo},
+                                                                      {&layer.w1_16, &layer.w1},
+                                                                      {&layer.w2_16, &layer.w2}};
+    for (const auto& [copy, weight] : copies) {
+      if (!copy->defined()) *copy = torch::empty(weight->sizes(), opts_.dtype(torch::kBFloat16));
+      copy->copy_(*weight);
+    }
+  }
 }
 
 void TransformerPredictor::load_loss_inputs(const uint16_t* targets, const uint8_t* mask, int steps,
@@ -598,6 +638,7 @@ void TransformerPredictor::adam_update(std::vector<torch::Tensor>& grads) {
       params_[k].addcdiv_(g, denom, -lr_);
     }
   }
+  if (fused_step_) refresh_step_weights();
 }
 
 torch::Tensor TransformerPredictor::segment_logprobs() {

@@ -32,8 +32,9 @@
 namespace nncpp {
 
 // Whether the predictor's steps run the fused CUDA kernels of step_kernels.h: a build with them, a CUDA
-// device, float32 activations (not --dtype bfloat16) and a head size and cache length they support. They
-// change float results, so the backend's fingerprint records it.
+// device and a head size and cache length they support (any --dtype: the step's matrix products are bfloat16
+// with them; the dtype applies to training). They change float results, so the backend's fingerprint
+// records it.
 bool fused_step_kernels(const ModelSettings& settings, const torch::Device& device, bool bf16);
 
 class TransformerPredictor : public DeviceCodingPredictor {
@@ -73,9 +74,13 @@ class TransformerPredictor : public DeviceCodingPredictor {
     torch::Tensor norm2;  // [H] RMSNorm gain before the feed-forward
     torch::Tensor w1;     // [2F, H] GEGLU: gelu(first F rows) * (last F rows)
     torch::Tensor w2;     // [H, F]
+    // With the fused step kernels: bfloat16 copies of wqkv, wo, w1, w2 for the step's matrix products,
+    // refreshed after every optimizer step (training keeps the float32 weights).
+    torch::Tensor wqkv16, wo16, w1_16, w2_16;
     // Stepping state; slots [M - m, M) hold the memory (m = mem_len_), [M, M + t) the segment so far.
     torch::Tensor x;   // [B, M + T, H] the layer's inputs
-    torch::Tensor kv;  // [2, B, heads, M + T, dh] key and value cache (one copy per step writes both)
+    torch::Tensor kv;  // [2, B, heads, M + T, dh] key and value cache (one copy per step writes both);
+                       // bfloat16 with the fused step kernels, else float32
     torch::Tensor k;   // kv[0]
     torch::Tensor v;   // kv[1]
   };
@@ -108,8 +113,12 @@ class TransformerPredictor : public DeviceCodingPredictor {
   void refresh_memory_kv();
   // The device work of one step, reading its inputs from step_in_ (so a CUDA graph can hold it).
   void step_ops(int t, bool hints);
-  // One layer of a step with the fused kernels: x [B, H] (float32, contiguous) is updated in place.
-  void fused_step_layer(Layer& layer, torch::Tensor& x, int64_t slot, int64_t keys);
+  // One layer of a step with the fused kernels: x [B, H] (float32, contiguous) is updated in place, except
+  // for the layer's last matrix product, returned in *pending ([B, H] bfloat16; undefined before the first
+  // layer): the next RMSNorm kernel adds it.
+  void fused_step_layer(Layer& layer, torch::Tensor& x, torch::Tensor* pending, int64_t slot, int64_t keys);
+  // The bfloat16 copies of the step's weights (fused step kernels only).
+  void refresh_step_weights();
   // Adam's step count and learning rate for the next adam_update (on the device when graphs_).
   void prepare_adam(double lr);
   void adam_update(std::vector<torch::Tensor>& grads);
