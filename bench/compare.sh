@@ -22,11 +22,6 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-usage() {
-  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2
-  exit "${1:-2}"
-}
-
 # ---------------------------------------------------------------- options
 NNCPP=$(default_nncpp)
 NNCPP_GIVEN=0

@@ -21,11 +21,6 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-usage() {
-  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2
-  exit "${1:-2}"
-}
-
 # Published sizes and SHA-256 of the files in http://mattmahoney.net/dc/
 # enwik8.zip / enwik9.zip (the unzipped files). The hashes agree across
 # several independent public records.

@@ -17,11 +17,6 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-usage() {
-  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2
-  exit "${1:-2}"
-}
-
 LEVEL=1            # the fastest level: keeps CI short
 THREADS=1          # sizes are only reproducible for a fixed thread count
 MAX_GROWTH_PCT=0.2

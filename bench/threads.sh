@@ -16,11 +16,6 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-usage() {
-  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2
-  exit "${1:-2}"
-}
-
 NNCPP=$(default_nncpp)
 BYTES=20000
 RUNS=3
@@ -36,7 +31,7 @@ while (($#)); do
   esac
   shift
 done
-[[ -x $NNCPP ]] || die "no nncpp at $NNCPP (build it, or pass --nncpp)"
+check_nncpp "$NNCPP"
 
 work=$(mktemp -d)
 busy=

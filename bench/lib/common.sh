@@ -7,6 +7,12 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
 PROG=$(basename "$0")
 
+# usage [STATUS]: prints the calling script's header comment (its help) and exits.
+usage() {
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2
+  exit "${1:-2}"
+}
+
 die()  { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 2; }
 warn() { printf '%s: warning: %s\n' "$PROG" "$*" >&2; }
 info() { printf '%s: %s\n' "$PROG" "$*" >&2; }

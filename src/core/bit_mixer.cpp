@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/fast_math.h"
+#include "core/mix64.h"
 
 namespace nncpp {
 namespace {
@@ -14,15 +15,6 @@ int counter_p16(uint32_t c) {
 }
 int counter_visits(uint32_t c) {
   return static_cast<int>(c & 1023);
-}
-
-uint64_t mix64(uint64_t x) {  // splitmix64's finaliser
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
 }
 
 constexpr int kApmBuckets = 33;  // interpolation points over the logistic domain, 256 apart
@@ -116,6 +108,10 @@ void BitMixer::begin(int b, const float* net, const MatchHint& hint) {
   st.done = 0;
   st.nibble_node = 1;
   st.hint = hint.symbol < vocab_ ? hint : MatchHint{};
+  // Order-2 and order-3 weight sets, the same for all the symbol's bits: the weights follow the local
+  // statistics of text (5 text files -1.1% with the lower learning rate that more sets want).
+  st.set_e = (st.prev_symbol & 255) << 8 | (st.last_symbol & 255);
+  st.set_f = static_cast<int>(mix64(st.hashes[kOrder3]) >> 48);
   const uint32_t record = st.history.record();
   st.record_bits = !record_tables_.empty() && record != 0 && bits_ == 8;
   if (st.record_bits) {
@@ -123,9 +119,9 @@ void BitMixer::begin(int b, const float* net, const MatchHint& hint) {
     for (uint32_t row = 0; row < 2; ++row) {
       const uint32_t above = (row + 1) * record;
       st.rows[row] =
-          uint32_t{h.byte_at(above + 1)} << 16 | uint32_t{h.byte_at(above)} << 8 | h.byte_at(above - 1);
+          uint32_t{h.byte_back(above + 1)} << 16 | uint32_t{h.byte_back(above)} << 8 | h.byte_back(above - 1);
     }
-    st.left_bytes = uint32_t{h.byte_at(2)} << 8 | h.byte_at(1);
+    st.left_bytes = uint32_t{h.byte_back(2)} << 8 | h.byte_back(1);
   }
   // Subtree sums, leaves first, in a fixed order.
   float* tree = st.tree.data();
@@ -252,10 +248,6 @@ uint32_t BitMixer::p1(int b) {
   const int32_t* wb = &weights_b_[static_cast<size_t>(st.set_b) * kInputs];
   st.set_c = st.last_symbol & 255;
   const int32_t* wc = &weights_c_[static_cast<size_t>(st.set_c) * kInputs];
-  // Order-2 and order-3 sets: the weights follow the local statistics of text (5 text files -1.1% with
-  // the lower learning rate that more sets want).
-  st.set_e = (st.prev_symbol & 255) << 8 | (st.last_symbol & 255);
-  st.set_f = static_cast<int>(mix64(st.hashes[kOrder3]) >> 48);
   const int32_t* we = &weights_e_[static_cast<size_t>(st.set_e) * kInputs];
   const int32_t* wf = &weights_f_[static_cast<size_t>(st.set_f) * kInputs];
   int64_t dot = 0;

@@ -1,20 +1,12 @@
 #include "core/context_models.h"
 
+#include "core/mix64.h"
+
 namespace nncpp {
 namespace {
 
-// A 64-bit mix (splitmix64's finaliser): every input bit moves the index and the check bits.
-uint64_t mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
-
 uint64_t combine(uint64_t h, uint64_t v) {
-  return mix(h + v + 0x9e3779b97f4a7c15ull);
+  return mix64(h + v + 0x9e3779b97f4a7c15ull);
 }
 
 bool is_letter(uint8_t c) {

@@ -46,13 +46,12 @@ class ContextHistory {
   // The detected record length in bytes (0 = none).
   uint32_t record() const { return record_; }
   // The byte `distance` back (>= 1; 0 before the start or beyond kRing).
-  uint8_t byte_at(uint32_t distance) const { return byte_back(distance); }
-
- private:
-  static constexpr uint32_t kRing = 1u << 13;   // bytes kept: records up to kRing / 2
-  uint8_t byte_back(uint32_t distance) const {  // distance >= 1, 0 before the start
+  uint8_t byte_back(uint32_t distance) const {
     return distance <= bytes_seen_ && distance <= kRing ? ring_[(bytes_seen_ - distance) & (kRing - 1)] : 0;
   }
+
+ private:
+  static constexpr uint32_t kRing = 1u << 13;  // bytes kept: records up to kRing / 2
   void push_byte(uint8_t c);
 
   const std::vector<std::vector<uint8_t>>* symbol_bytes_;
