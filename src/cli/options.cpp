@@ -24,7 +24,7 @@ struct Overrides {
   uint32_t threads = 1;
   std::string device = "cpu";
   std::optional<std::string>
-      dtype;  // default on cuda: tf32 for levels 10, 11, bfloat16 for 12, 13; else float32
+      dtype;  // default on cuda: tf32 for levels 10, 11, 13, bfloat16 for 12; else float32
   bool no_cuda_graphs = false;
   int level = kDefaultLevel;
 };
@@ -301,12 +301,12 @@ Settings build_settings(const Overrides& ov) {
   if (custom) s.level = 0;
   s.runtime.threads = ov.threads;
   s.runtime.device = ov.device;
-  // GPU levels on a GPU, unless told otherwise: levels 10 and 11 use TF32 tensor cores (1.24x faster for
-  // level 10's size on 1 MB of enwiki, H200, bpb 2.0383 vs 2.0408); levels 12 and 13 train in bfloat16
-  // (their fused step is bfloat16 with any dtype): level 12 on 1 MB of enwiki-sample.xml, H200, same run,
+  // GPU levels on a GPU, unless told otherwise: levels 10, 11 and 13 use TF32 tensor cores (1.24x faster
+  // for level 10's size on 1 MB of enwiki, H200, bpb 2.0383 vs 2.0408); level 12 trains in bfloat16
+  // (its fused step is bfloat16 with any dtype): on 1 MB of enwiki-sample.xml, H200, same run,
   // 34.8 against 32.6 KB/s and 2.2215 against 2.2221 bpb.
   const bool cuda = ov.device.rfind("cuda", 0) == 0;
-  const char* gpu_dtype = ov.level >= 12 ? "bfloat16" : "tf32";
+  const char* gpu_dtype = ov.level == 12 ? "bfloat16" : "tf32";
   s.runtime.dtype = ov.dtype ? *ov.dtype : gpu_level && cuda ? gpu_dtype : "float32";
   s.runtime.cuda_graphs = !ov.no_cuda_graphs;
   validate(s);
