@@ -1,6 +1,9 @@
 // Compression levels -1..-9: complete settings from fastest to strongest (README, "Levels").
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+
 #include "nncpp/settings.h"
 
 namespace nncpp {
@@ -23,6 +26,11 @@ Settings gpu_preset(int level);
 // by source size: smaller context tables, and a smaller network where a large one would not have the data
 // to learn from. No-op for custom settings (level 0), GPU levels and an unknown size (kUnknownSize).
 void fit_to_input(Settings* settings, uint64_t input_bytes);
+
+// On the compress side, after fit_to_input: where the size chose the tokenizer, the input's leading bytes
+// confirm it or go back to bytes (the tokenizer pays on text of words, bytes on markup, tables and
+// binaries). The header records the result, so the decoder never calls this.
+void fit_to_content(Settings* settings, const uint8_t* sample, size_t size);
 
 // The level's settings with the model of another family, sized for about the same speed (--model).
 Settings family_preset(ModelKind kind, int level);

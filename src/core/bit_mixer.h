@@ -71,12 +71,13 @@ class BitMixer {
   // tables (the hashed models' slot kRecordBits stays 0).
   static constexpr int kNetInput = 0, kOrder0Input = 1, kModelInput = 2;
   static constexpr int kMatchInput = kModelInput + kNumContextModels, kBiasInput = kMatchInput + 1;
-  static constexpr int kRecordBitsTables = 6;
+  static constexpr int kRecordBitsTables = 8;
   static constexpr int kRecordBitsTableBits = 18;
   static constexpr int kRecordBitsInput = kBiasInput + 1;
   static constexpr int kInputs = kRecordBitsInput + kRecordBitsTables;
   static constexpr int kSelectD = 64;  // weight sets by the 3 bits above and the 3 to the left
   static constexpr int kApmContexts = 1 << 16;
+  static constexpr int kPixelApmContexts = 1 << 18;  // 6 bits to the left, 7 above, 5 two rows above
   static constexpr int kSelectB =
       64;  // weight sets chosen by match state and by how many orders know the node
 
@@ -91,9 +92,9 @@ class BitMixer {
     MatchHint hint;
     uint16_t last_symbol = 0;
     // Record bits model: on while a record length is known; the bytes around this byte's column in the
-    // row above and two rows above (24 bits each: left neighbour, above, right neighbour) and the last 2.
+    // rows above, up to three (24 bits each: left neighbour, above, right neighbour) and the last 2.
     bool record_bits = false;
-    uint32_t rows[2] = {};
+    uint32_t rows[3] = {};
     uint32_t left_bytes = 0;
     uint32_t* record_counter[kRecordBitsTables] = {};
     // The current bit's prediction, kept for update().
@@ -105,12 +106,16 @@ class BitMixer {
     uint16_t prev_symbol = 0;  // the symbol before last_symbol
     int match_expected = -1;   // the match model's bit, -1 = none
     int p_mix = 32768, apm_index = 0;
+    int pixel_context = 0, pixel_apm_index = -1;  // -1: record bits model off
     explicit StreamState(const std::vector<std::vector<uint8_t>>* bytes) : history(bytes) {}
   };
 
-  int apm(int context, int x, StreamState& st);
+  // The APM of `table` (kApmBuckets points per context): P(1) for the mixer output x; *index = the point
+  // nearer x, for the update.
+  int apm(const std::vector<uint16_t>& table, int context, int x, int* index) const;
   void update_apm(const StreamState& st, int bit);
-  void update_counter(uint32_t* counter, int bit) const;
+  // group: the counter's group in first_agree_ (its first update's rate), -1 for the match counters.
+  void update_counter(uint32_t* counter, int bit, int group);
   // The record bits model's inputs for the current bit; returns its weight set.
   int record_bits_inputs(StreamState& st);
 
@@ -131,7 +136,11 @@ class BitMixer {
   std::vector<int32_t> weights_e_;        // [65536][kInputs] by the last two symbols' low bytes
   std::vector<int32_t> weights_f_;        // [65536][kInputs] by the last three symbols (hashed)
   std::vector<uint32_t> record_tables_;   // [kRecordBitsTables][2^kRecordBitsTableBits] counters
-  std::vector<uint16_t> apm_;  // [kApmContexts][33]: refined probability by context and mixer output
+  std::vector<uint16_t> apm_;        // [kApmContexts][33]: refined probability by context and mixer output
+  std::vector<uint16_t> pixel_apm_;  // [kPixelApmContexts][33]: the same by the pixels around
+  // Per counter group (order 0, each context model, the record bits tables): how often a node's second
+  // visit saw the same bit as its first, in 1/65536; a node's first update moves by this fraction.
+  int first_agree_[kNumContextModels + 2];
   std::vector<StreamState> streams_;
 };
 

@@ -718,17 +718,22 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
   const Clock::time_point start = Clock::now();
   Settings settings = job.settings;
   fit_to_input(&settings, job.size_hint);
-  // A level fitted to a large input may ask for the tokenizer (presets.cpp, fit_to_input).
+  // A level fitted to a large input may ask for the tokenizer (presets.cpp, fit_to_input), if the
+  // input's first bytes agree (fit_to_content).
+  std::vector<uint8_t> ahead;
+  if (settings.codec.max_vocab != job.settings.codec.max_vocab) {
+    read_more(in, &ahead, std::min<uint64_t>(uint64_t{1} << 20, job.dictionary_sample_bytes));
+    fit_to_content(&settings, ahead.data(), ahead.size());
+  }
   TokenizerOptions tokenizer = job.tokenizer;
   if (settings.codec.max_vocab != job.settings.codec.max_vocab) {
     tokenizer.max_vocab = static_cast<int>(settings.codec.max_vocab);
     tokenizer.adaptive = true;
   }
   // Pass 1: the dictionary, from the leading bytes (kept for coding, so pipes work too).
-  std::vector<uint8_t> ahead;
   Dictionary dictionary;
   if (tokenizer.max_vocab > 0) {
-    read_more(in, &ahead, job.dictionary_sample_bytes);
+    read_more(in, &ahead, job.dictionary_sample_bytes - ahead.size());  // ahead holds at most this
     check_cancel(job.cancel);
     dictionary = build_dictionary(ahead.data(), ahead.size(), tokenizer);
     check_cancel(job.cancel);

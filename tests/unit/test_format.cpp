@@ -711,5 +711,35 @@ TEST(FitToInput, LevelsFollowTheInputSize) {
   EXPECT_EQ(streamed.codec.max_vocab, 0u);
 }
 
+TEST(FitToContent, TheTokenizerOnlyForTextOfWords) {
+  // Prose (one byte in 6 a space) keeps the tokenizer; markup with few spaces goes back to bytes.
+  std::string prose, markup;
+  while (prose.size() < (1u << 16)) prose += "In the beginning God created the heaven and the earth. ";
+  while (markup.size() < (1u << 16)) markup += "<mime-type type=\"application/x-zip\"><glob pattern=\"*.zip\"/>\n";
+  const auto fitted = [](int level, const std::string& sample) {
+    Settings s = preset(level);
+    fit_to_input(&s, 4u << 20);
+    fit_to_content(&s, reinterpret_cast<const uint8_t*>(sample.data()), sample.size());
+    return s;
+  };
+  const Settings text = fitted(5, prose);
+  EXPECT_EQ(text.codec.max_vocab, 16384u);
+  EXPECT_FALSE(text.mix.binary) << "symbols mix in the symbol domain";
+  const Settings tags = fitted(5, markup);
+  EXPECT_EQ(tags.codec.max_vocab, 0u) << "markup is coded as bytes";
+  EXPECT_TRUE(tags.mix.binary) << "bytes mix in the binary domain";
+  EXPECT_EQ(tags.mix.models, preset(5).mix.models);
+  EXPECT_EQ(tags.mix.table_bits, 20u);
+  Settings small = preset(5);  // below 2 MiB the size already chose bytes
+  fit_to_input(&small, 100 << 10);
+  const Settings before = small;
+  fit_to_content(&small, reinterpret_cast<const uint8_t*>(prose.data()), prose.size());
+  EXPECT_EQ(small.codec.max_vocab, before.codec.max_vocab) << "content never asks for the tokenizer";
+  Settings custom = fitted(5, prose);
+  custom.level = 0;
+  fit_to_content(&custom, reinterpret_cast<const uint8_t*>(markup.data()), markup.size());
+  EXPECT_EQ(custom.codec.max_vocab, 16384u) << "custom settings stay as given";
+}
+
 }  // namespace
 }  // namespace nncpp

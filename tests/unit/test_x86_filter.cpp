@@ -29,7 +29,9 @@ TEST(X86Filter, AnyInputRoundTrips) {
       const std::vector<uint8_t> original = random_code(n, seed + static_cast<uint32_t>(n));
       std::vector<uint8_t> d = original;
       x86_filter_encode(d.data(), d.size());
-      if (n >= 100) EXPECT_NE(d, original) << "near calls are rewritten";
+      if (n >= 100) {
+        EXPECT_NE(d, original) << "near calls are rewritten";
+      }
       x86_filter_decode(d.data(), d.size());
       ASSERT_EQ(d, original) << n << " bytes, seed " << seed;
     }
