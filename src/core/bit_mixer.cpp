@@ -153,12 +153,9 @@ int BitMixer::apm(const std::vector<uint16_t>& table, int context, int x, int* i
 
 void BitMixer::update_apm(const StreamState& st, int bit) {
   const int target = bit ? 65535 : 0;
-  uint16_t& p = apm_[st.apm_index];
-  p = static_cast<uint16_t>(p + ((target - p) >> 6));
-  if (st.pixel_apm_index >= 0) {
-    uint16_t& q = pixel_apm_[st.pixel_apm_index];
-    q = static_cast<uint16_t>(q + ((target - q) >> 6));
-  }
+  const auto learn = [target](uint16_t& p) { p = static_cast<uint16_t>(p + ((target - p) >> 6)); };
+  learn(apm_[st.apm_index]);
+  if (st.set_d >= 0) learn(pixel_apm_[st.pixel_apm_index]);
 }
 
 void BitMixer::update_counter(uint32_t* counter, int bit, int group) {
@@ -298,7 +295,6 @@ uint32_t BitMixer::p1(int b) {
   const uint32_t h = static_cast<uint32_t>(mix64(st.c0 * 0x10001ull + st.last_symbol) >> 48);
   int p = (st.p_mix + apm(apm_, static_cast<int>(h), mixed, &st.apm_index)) >> 1;
   // While the record bits model is on, a second APM by the pixels around (pic: -0.2%), averaged in.
-  st.pixel_apm_index = -1;
   if (st.set_d >= 0) p = (p + apm(pixel_apm_, st.pixel_context, mixed, &st.pixel_apm_index)) >> 1;
   return static_cast<uint32_t>(std::clamp(p, 1, 65535));
 }

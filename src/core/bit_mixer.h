@@ -54,6 +54,15 @@ class BitMixer {
   // symbol_bytes[s]: the bytes of symbol s (context_models.h); must outlive the mixer.
   BitMixer(const MixSettings& settings, int vocab, const std::vector<std::vector<uint8_t>>* symbol_bytes);
 
+  // Memory beside the context tables, at most (weight sets, APMs of 33 points, the record bits tables),
+  // for the memory estimate (settings.cpp).
+  static constexpr uint64_t fixed_bytes() {
+    const uint64_t weight_sets = uint64_t{4096} + kSelectB + 256 + kSelectD + 65536 + 65536;
+    return weight_sets * kInputs * sizeof(int32_t) +
+           (uint64_t{kApmContexts} + kPixelApmContexts) * 33 * sizeof(uint16_t) +
+           (uint64_t{kRecordBitsTables} << kRecordBitsTableBits) * sizeof(uint32_t);
+  }
+
   // Bits per symbol: ceil(log2(vocab)), at least 1.
   int bits() const { return bits_; }
   // Starts a block of `streams` streams (empty histories); tables and weights persist.
@@ -106,7 +115,7 @@ class BitMixer {
     uint16_t prev_symbol = 0;  // the symbol before last_symbol
     int match_expected = -1;   // the match model's bit, -1 = none
     int p_mix = 32768, apm_index = 0;
-    int pixel_context = 0, pixel_apm_index = -1;  // -1: record bits model off
+    int pixel_context = 0, pixel_apm_index = 0;  // used while set_d >= 0 (record bits model on)
     explicit StreamState(const std::vector<std::vector<uint8_t>>* bytes) : history(bytes) {}
   };
 

@@ -176,9 +176,10 @@ void fit_to_content(Settings* settings, const uint8_t* sample, size_t size) {
   const size_t n = std::min<size_t>(size, kContentSampleBytes);
   const size_t spaces = static_cast<size_t>(std::count(sample, sample + n, uint8_t{' '}));
   if (n == 0 || spaces * 100 >= n * kTokenizerMinSpacePercent) return;
+  const uint32_t table_bits = settings->mix.table_bits;  // fitted to the size
   settings->codec.max_vocab = 0;
   settings->mix = level_mix();
-  settings->mix.table_bits = 20;  // fit_to_input's bits for inputs of 1 MiB and more
+  settings->mix.table_bits = table_bits;
 }
 
 Settings family_preset(ModelKind kind, int level) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "core/bit_mixer.h"
 #include "core/context_models.h"
 #include "nncpp/error.h"
 
@@ -54,13 +55,11 @@ uint64_t model_memory_bytes(const Settings& s) {
     activations = B * m.segment * (V + L * (E + 8 * H));
   }
   // The mixer's context tables: 2^table_bits buckets per model, of 32 bytes (symbol domain) or 64 bytes
-  // (binary domain, which also keeps probability maps of 65536 and 2^18 x 33 16-bit points, two weight
-  // sets of 65536 x 31 32-bit weights and the record bits model's 8 x 2^18 32-bit counters: bit_mixer.h).
-  uint64_t tables = s.mix.binary ? (uint64_t{65536} + (1u << 18)) * 33 * 2 + uint64_t{2} * 65536 * 31 * 4 +
-                                       (uint64_t{8} << 18) * 4
-                                 : 0;
+  // (binary domain, which also keeps weight sets, probability maps and the record bits tables).
+  uint64_t tables = s.mix.binary ? BitMixer::fixed_bytes() : 0;
   for (uint32_t i = 0; i < 32; ++i)
-    if (s.mix.models >> i & 1) tables += (uint64_t{s.mix.binary ? 64u : 32u} << s.mix.table_bits);
+    if ((s.mix.models >> i & 1) && i != kRecordBits)  // record bits: fixed tables, counted above
+      tables += (uint64_t{s.mix.binary ? 64u : 32u} << s.mix.table_bits);
   return (2 * params + activations) * sizeof(float) + tables;
 }
 
