@@ -108,7 +108,7 @@ void BitMixer::reset_streams(int streams) {
   streams_.clear();
   streams_.reserve(streams);
   for (int b = 0; b < streams; ++b) {
-    streams_.emplace_back(symbol_bytes_);
+    streams_.emplace_back(symbol_bytes_, &records_);
     streams_.back().tree.resize(size_t{2} << bits_);
   }
 }

@@ -116,7 +116,8 @@ class BitMixer {
     int match_expected = -1;   // the match model's bit, -1 = none
     int p_mix = 32768, apm_index = 0;
     int pixel_context = 0, pixel_apm_index = 0;  // used while set_d >= 0 (record bits model on)
-    explicit StreamState(const std::vector<std::vector<uint8_t>>* bytes) : history(bytes) {}
+    StreamState(const std::vector<std::vector<uint8_t>>* bytes, RecordFinder* records)
+        : history(bytes, records) {}
   };
 
   // The APM of `table` (kApmBuckets points per context): P(1) for the mixer output x; *index = the point
@@ -150,6 +151,7 @@ class BitMixer {
   // Per counter group (order 0, each context model, the record bits tables): how often a node's second
   // visit saw the same bit as its first, in 1/65536; a node's first update moves by this fraction.
   int first_agree_[kNumContextModels + 2];
+  RecordFinder records_{kSharedRecordMinHits};  // shared by the streams, kept across blocks
   std::vector<StreamState> streams_;
 };
 

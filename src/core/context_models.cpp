@@ -15,8 +15,32 @@ bool is_letter(uint8_t c) {
 
 }  // namespace
 
-ContextHistory::ContextHistory(const std::vector<std::vector<uint8_t>>* symbol_bytes)
-    : symbol_bytes_(symbol_bytes), ring_(kRing) {}
+void RecordFinder::vote(uint32_t gap) {
+  if (gap == candidate_) {
+    if (votes_ < kMaxVotes) ++votes_;
+  } else if (--votes_ < 0) {
+    candidate_ = gap;
+    votes_ = 0;
+    hits_ = 0;
+  }
+  decide();
+}
+
+void RecordFinder::observe(bool hit) {
+  if (candidate_ == 0) return;
+  hits_ += ((hit ? 65536 : 0) - hits_) >> 8;
+  decide();
+}
+
+void RecordFinder::decide() {
+  if (votes_ >= kMinVotes && hits_ >= (length_ == candidate_ ? min_hits_ / 2 : min_hits_))
+    length_ = candidate_;
+  else if (length_ == candidate_ && hits_ < min_hits_ / 2)  // the length stopped predicting: off
+    length_ = 0;
+}
+
+ContextHistory::ContextHistory(const std::vector<std::vector<uint8_t>>* symbol_bytes, RecordFinder* records)
+    : symbol_bytes_(symbol_bytes), ring_(kRing), shared_records_(records) {}
 
 void ContextHistory::contexts(uint64_t* h) const {
   uint64_t s = 0;
@@ -40,10 +64,10 @@ void ContextHistory::contexts(uint64_t* h) const {
   const uint8_t above = column < line_len ? byte_back(line_len) : 0;  // same column, previous line
   h[kWordPrefix] = combine(combine(kWordPrefix, word_), word_ == 0 ? byte_back(1) : 0);
   h[kColumn] = combine(combine(combine(kColumn, above), byte_back(1)), column < 64 ? column : 64);
-  if (record_ != 0) {
-    h[kRecord] =
-        combine(combine(combine(combine(kRecord, record_), byte_back(record_)), byte_back(record_ - 1)),
-                byte_back(1));
+  const uint32_t record = this->record();
+  if (record != 0) {
+    h[kRecord] = combine(combine(combine(combine(kRecord, record), byte_back(record)), byte_back(record - 1)),
+                         byte_back(1));
   } else {
     h[kRecord] = combine(combine(kRecord, byte_back(1)), byte_back(2) >> 4);
   }
@@ -56,6 +80,8 @@ void ContextHistory::contexts(uint64_t* h) const {
 }
 
 void ContextHistory::push_byte(uint8_t c) {
+  if (shared_records_ != nullptr && shared_records_->candidate() != 0)
+    shared_records_->observe(c == byte_back(shared_records_->candidate()));
   uint16_t& followed = followed_[byte_back(1)];
   followed = static_cast<uint16_t>(followed << 8 | c);
   ring_[bytes_seen_ & (kRing - 1)] = c;
@@ -71,16 +97,11 @@ void ContextHistory::push_byte(uint8_t c) {
     word_ = 0;
   }
   // Record length: the distance between two occurrences of a byte, confirmed when the same byte
-  // recurs at the same distance again; a candidate needs several confirmations over its rivals.
+  // recurs at the same distance again.
   const uint32_t gap = bytes_seen_ - last_at_[c];
   if (last_at_[c] != 0 && gap > 2 && gap < kRing / 2 && gap == last_gap_[c]) {
-    if (gap == candidate_) {
-      if (votes_ < 64) ++votes_;
-    } else if (--votes_ < 0) {
-      candidate_ = gap;
-      votes_ = 0;
-    }
-    if (votes_ >= 8) record_ = candidate_;
+    own_records_.vote(gap);
+    if (shared_records_ != nullptr) shared_records_->vote(gap);
   }
   last_gap_[c] = gap;
   last_at_[c] = bytes_seen_;

@@ -48,7 +48,7 @@ ContextMixer::ContextMixer(const MixSettings& settings, int vocab,
 void ContextMixer::reset_streams(int streams) {
   streams_.clear();
   streams_.reserve(streams);
-  for (int b = 0; b < streams; ++b) streams_.emplace_back(symbol_bytes_);
+  for (int b = 0; b < streams; ++b) streams_.emplace_back(symbol_bytes_, &records_);
 }
 
 int ContextMixer::candidate_index(StreamState& st, uint16_t symbol) {

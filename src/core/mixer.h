@@ -54,7 +54,8 @@ class ContextMixer {
     int candidates = 0;
     uint16_t symbol[kMaxCandidates];
     float prob[kMaxCandidates];  // mixed probability
-    explicit StreamState(const std::vector<std::vector<uint8_t>>* bytes) : history(bytes) {}
+    StreamState(const std::vector<std::vector<uint8_t>>* bytes, RecordFinder* records)
+        : history(bytes, records) {}
   };
 
   int candidate_index(StreamState& st, uint16_t symbol);
@@ -65,6 +66,7 @@ class ContextMixer {
   std::vector<std::unique_ptr<ContextTable>> tables_;  // [kNumContextModels], null = model off
   std::vector<float> weights_;                         // [kInputs][kGates][kFeatures]
   std::vector<float> grad_power_;                      // running mean of each weight's squared gradient
+  RecordFinder records_{kSharedRecordMinHits};         // shared by the streams, kept across blocks
   std::vector<StreamState> streams_;
   std::vector<float> boost_;  // per candidate, scratch
 };

@@ -74,6 +74,48 @@ TEST(ContextHistory, FindsTheRecordLengthOfATable) {
   for (size_t i = late - 37; i < late; ++i) EXPECT_EQ(record_hash[i], record_hash[i + 37]) << i;
 }
 
+// Rows of a bitmap-like table: mostly one value, a few marks that repeat row after row.
+std::string bitmap_rows(int rows, int length) {
+  std::string data;
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < length; ++c) data.push_back(c % 13 == 5 ? static_cast<char>('a' + c % 7) : '\0');
+  return data;
+}
+
+TEST(RecordFinder, SharedByStreamsItFindsTheLengthSoonerThanEachAlone) {
+  const auto bytes = byte_symbols();
+  const int length = 150;
+  const std::string rows = bitmap_rows(4, length);
+  RecordFinder shared(kSharedRecordMinHits);
+  std::vector<ContextHistory> streams;
+  for (int b = 0; b < 4; ++b) streams.emplace_back(&bytes, &shared);
+  ContextHistory alone(&bytes);
+  // In lockstep, as the mixers code their streams: each sees only its own 4 rows.
+  for (char c : rows) {
+    for (ContextHistory& h : streams) h.push(static_cast<uint8_t>(c));
+    alone.push(static_cast<uint8_t>(c));
+  }
+  EXPECT_EQ(alone.record(), 0u) << "4 rows are too few for one stream";
+  EXPECT_EQ(shared.length(), static_cast<uint32_t>(length));
+  for (const ContextHistory& h : streams) EXPECT_EQ(h.record(), static_cast<uint32_t>(length));
+}
+
+TEST(RecordFinder, ALengthThatDoesNotPredictTheBytesIsNotUsed) {
+  // Every gap of 20 is confirmed, but only the marks repeat: most bytes differ from the byte 20 back.
+  RecordFinder finder(kSharedRecordMinHits);
+  std::mt19937 g(3);
+  for (int i = 0; i < 2000; ++i) {
+    finder.vote(20);
+    finder.observe(g() % 4 == 0);
+  }
+  EXPECT_EQ(finder.candidate(), 20u);
+  EXPECT_EQ(finder.length(), 0u);
+  for (int i = 0; i < 2000; ++i) finder.observe(true);  // now it predicts
+  EXPECT_EQ(finder.length(), 20u);
+  for (int i = 0; i < 2000; ++i) finder.observe(false);  // and then no longer: off again
+  EXPECT_EQ(finder.length(), 0u);
+}
+
 TEST(ContextHistory, SymbolOrdersSeeOnlyTheirHistory) {
   const auto bytes = byte_symbols();
   ContextHistory a(&bytes), b(&bytes);
