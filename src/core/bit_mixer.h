@@ -60,7 +60,9 @@ class BitMixer {
     const uint64_t weight_sets = uint64_t{4096} + kSelectB + 256 + kSelectD + 65536 + 65536;
     return weight_sets * kInputs * sizeof(int32_t) +
            (uint64_t{kApmContexts} + kPixelApmContexts) * 33 * sizeof(uint16_t) +
-           (uint64_t{kRecordBitsTables} << kRecordBitsTableBits) * sizeof(uint32_t);
+           ((uint64_t{kRecordBitsTables} << kRecordBitsTableBits) +
+            (uint64_t{kWideTables} << kWideTableBits)) *
+               sizeof(uint32_t);
   }
 
   // Bits per symbol: ceil(log2(vocab)), at least 1.
@@ -80,10 +82,14 @@ class BitMixer {
   // tables (the hashed models' slot kRecordBits stays 0).
   static constexpr int kNetInput = 0, kOrder0Input = 1, kModelInput = 2;
   static constexpr int kMatchInput = kModelInput + kNumContextModels, kBiasInput = kMatchInput + 1;
+  // The record bits model: direct tables of contexts up to 18 bits, and hashed tables of wider ones.
   static constexpr int kRecordBitsTables = 8;
   static constexpr int kRecordBitsTableBits = 18;
+  static constexpr int kWideTables = 4;
+  static constexpr int kWideTableBits = 20;
   static constexpr int kRecordBitsInput = kBiasInput + 1;
-  static constexpr int kInputs = kRecordBitsInput + kRecordBitsTables;
+  static constexpr int kRecordInputs = kRecordBitsTables + kWideTables;
+  static constexpr int kInputs = kRecordBitsInput + kRecordInputs;
   static constexpr int kSelectD = 64;  // weight sets by the 3 bits above and the 3 to the left
   static constexpr int kApmContexts = 1 << 16;
   static constexpr int kPixelApmContexts = 1 << 18;  // 6 bits to the left, 7 above, 5 two rows above
@@ -105,7 +111,7 @@ class BitMixer {
     bool record_bits = false;
     uint32_t rows[3] = {};
     uint32_t left_bytes = 0;
-    uint32_t* record_counter[kRecordBitsTables] = {};
+    uint32_t* record_counter[kRecordInputs] = {};
     // The current bit's prediction, kept for update().
     bool forced = false;
     int x[kInputs] = {};
@@ -128,6 +134,8 @@ class BitMixer {
   void update_counter(uint32_t* counter, int bit, int group);
   // The record bits model's inputs for the current bit; returns its weight set.
   int record_bits_inputs(StreamState& st);
+  // Allocates the record bits model's tables and its weight sets and APM (deterministic: fresh state).
+  void start_record_bits();
 
   MixSettings settings_;
   int vocab_;
@@ -145,7 +153,10 @@ class BitMixer {
   std::vector<int32_t> weights_d_;        // [kSelectD][kInputs] by pixels around (record bits model on)
   std::vector<int32_t> weights_e_;        // [65536][kInputs] by the last two symbols' low bytes
   std::vector<int32_t> weights_f_;        // [65536][kInputs] by the last three symbols (hashed)
-  std::vector<uint32_t> record_tables_;   // [kRecordBitsTables][2^kRecordBitsTableBits] counters
+  // The record bits model's tables, allocated when a record length is first found (most inputs have none).
+  bool record_bits_on_ = false;          // the model is in settings_.models
+  std::vector<uint32_t> record_tables_;  // [kRecordBitsTables][2^kRecordBitsTableBits] counters
+  std::vector<uint32_t> wide_tables_;    // [kWideTables][2^kWideTableBits] counters, hashed contexts
   std::vector<uint16_t> apm_;        // [kApmContexts][33]: refined probability by context and mixer output
   std::vector<uint16_t> pixel_apm_;  // [kPixelApmContexts][33]: the same by the pixels around
   // Per counter group (order 0, each context model, the record bits tables): how often a node's second
