@@ -163,6 +163,9 @@ class BitMixer {
   // visit saw the same bit as its first, in 1/65536; a node's first update moves by this fraction.
   int first_agree_[kNumContextModels + 2];
   RecordFinder records_{kSharedRecordMinHits};  // shared by the streams, kept across blocks
+  // The mixer's learning rate in units of 2^-24: at the start and its limit (bit_mixer.cpp, kLateRate).
+  int64_t first_rate_ = 0, late_rate_ = 0;
+  int64_t mixer_updates_ = 0;  // bits the mixer has learnt from, all streams and blocks together
   std::vector<StreamState> streams_;
 };
 
