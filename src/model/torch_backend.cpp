@@ -139,8 +139,9 @@ class TorchBackend : public Backend {
       fp.push_back({"cuda_graphs", graphs ? "on" : "off"});
       if (settings.model.kind != ModelKind::kLstm) {
         const bool fused = fused_step_kernels(settings.model, device, settings.runtime.dtype == "bfloat16");
-        // The fused step reads bfloat16 copies of the weights and a bfloat16 key/value cache.
-        fp.push_back({"step_kernels", fused ? "fused bf16" : "torch"});
+        // The fused step reads bfloat16 copies of the weights and a bfloat16 key/value cache; v2: its
+        // attention sums in another order than 0.6.0's (16-byte rows, step_kernels.cu).
+        fp.push_back({"step_kernels", fused ? "fused bf16 v2" : "torch"});
       }
     }
     return fp;
