@@ -20,7 +20,7 @@ namespace step_kernels {
 // and the key/value cache is bfloat16: half the bytes of the two largest reads of a step
 // (docs/architecture.md).
 
-// Whether step_attention() supports a head size (dh a multiple of 4 with dh / 4 a power of two <= 32).
+// Whether step_attention() supports a head size (dh a multiple of 8 with dh / 8 a power of two <= 32).
 bool attention_supported(int64_t head_size);
 
 // The residual update and the RMSNorm before a matrix product, in one kernel, for each of `rows` rows:

@@ -74,7 +74,7 @@ bool fused_step_kernels(const ModelSettings& settings, const torch::Device& devi
   const int64_t cache_slots = static_cast<int64_t>(settings.memory) + settings.segment;
   (void)bf16;  // with --dtype bfloat16 too: the step's kernels do their own bfloat16 arithmetic
   return device.is_cuda() && step_kernels::attention_supported(head_size) &&
-         cache_slots * static_cast<int64_t>(sizeof(float)) <= 48 * 1024;
+         cache_slots * static_cast<int64_t>(sizeof(float)) <= 32 * 1024;
 #else
   (void)settings, (void)device, (void)bf16;
   return false;
