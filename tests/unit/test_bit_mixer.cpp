@@ -69,23 +69,29 @@ TEST(BitTable, KeepsAContextsBucketAndClearsANewOne) {
   for (uint32_t node : b->node) EXPECT_EQ(node, b->node[0]) << "a claimed bucket starts even";
 }
 
-// Codes `data` (symbols < vocab) through a mixer and a range coder, `streams` streams interleaved; returns
-// the payloads' total bytes. Then decodes with a fresh mixer and checks every symbol.
-size_t round_trip(const std::vector<uint16_t>& data, int vocab, const MixSettings& settings,
-                  int streams = 2) {
+// Codes `data` (symbols < vocab) through a mixer and a range coder, `streams` streams interleaved (or, if
+// chunked, stream b coding the b-th of `streams` equal parts, in lockstep as the engine does); returns the
+// payloads' total bytes. Then decodes with a fresh mixer and checks every symbol.
+size_t round_trip(const std::vector<uint16_t>& data, int vocab, const MixSettings& settings, int streams = 2,
+                  bool chunked = false) {
   const auto bytes = symbols_as_bytes(vocab);
   const std::vector<float> net = network(vocab);
   auto hint_at = [&](size_t i) {
     return i >= 3 ? MatchHint{data[i - 3], static_cast<uint16_t>(i % 5)} : MatchHint{};
   };
+  // The i-th symbol coded: its stream and its index in data.
+  const size_t part = data.size() / streams;
+  auto stream_of = [&](size_t i) { return static_cast<int>(i % streams); };
+  auto index_of = [&](size_t i) { return chunked ? (i % streams) * part + i / streams : i; };
+  const size_t count = chunked ? part * streams : data.size();
   BitMixer encoder_mixer(settings, vocab, &bytes);
   encoder_mixer.reset_streams(streams);
   std::vector<RangeEncoder> encoders(streams);
-  for (size_t i = 0; i < data.size(); ++i) {
-    const int b = static_cast<int>(i % streams);
-    encoder_mixer.begin(b, net.data(), hint_at(i));
+  for (size_t i = 0; i < count; ++i) {
+    const int b = stream_of(i);
+    encoder_mixer.begin(b, net.data(), hint_at(index_of(i)));
     for (int k = encoder_mixer.bits() - 1; k >= 0; --k) {
-      const int bit = data[i] >> k & 1;
+      const int bit = data[index_of(i)] >> k & 1;
       const uint32_t p1 = encoder_mixer.p1(b);
       if (p1 == 0) {
         EXPECT_EQ(bit, 0) << "a bit no symbol has is never coded";
@@ -110,9 +116,9 @@ size_t round_trip(const std::vector<uint16_t>& data, int vocab, const MixSetting
 
   BitMixer decoder_mixer(settings, vocab, &bytes);
   decoder_mixer.reset_streams(streams);
-  for (size_t i = 0; i < data.size(); ++i) {
-    const int b = static_cast<int>(i % streams);
-    decoder_mixer.begin(b, net.data(), hint_at(i));
+  for (size_t i = 0; i < count; ++i) {
+    const int b = stream_of(i);
+    decoder_mixer.begin(b, net.data(), hint_at(index_of(i)));
     uint32_t symbol = 0;
     for (int k = decoder_mixer.bits() - 1; k >= 0; --k) {
       const uint32_t p1 = decoder_mixer.p1(b);
@@ -128,8 +134,8 @@ size_t round_trip(const std::vector<uint16_t>& data, int vocab, const MixSetting
       symbol = symbol << 1 | bit;
       decoder_mixer.update(b, bit);
     }
-    if (symbol != data[i]) {
-      ADD_FAILURE() << "symbol " << i << " decoded as " << symbol << ", coded " << data[i];
+    if (symbol != data[index_of(i)]) {
+      ADD_FAILURE() << "symbol " << i << " decoded as " << symbol << ", coded " << data[index_of(i)];
       break;
     }
   }
@@ -187,6 +193,18 @@ TEST(BitMixer, RecordBitsModelSeesPixelsAboveAcrossByteBoundaries) {
   const size_t with_bits = round_trip(bitmap, 256, all_models(), /*streams=*/1);
   const size_t bytes_only = round_trip(bitmap, 256, without, /*streams=*/1);
   EXPECT_LT(with_bits * 2, bytes_only) << "the rule is three bits wide: the bits model learns it";
+}
+
+TEST(BitMixer, StreamsCodingPartsOfABitmapShareItsRowsAndDecode) {
+  // 8 streams, 40 rows each, as the engine cuts an input: the record length they find together, the
+  // pixel tables (wide ones included, allocated on the first row found) and the falling learning rate
+  // must be the same on both sides.
+  const std::vector<uint16_t> bitmap = rule90_bitmap(320);
+  MixSettings without = all_models();
+  without.models &= ~(1u << kRecordBits);
+  const size_t with_bits = round_trip(bitmap, 256, all_models(), /*streams=*/8, /*chunked=*/true);
+  const size_t bytes_only = round_trip(bitmap, 256, without, /*streams=*/8, /*chunked=*/true);
+  EXPECT_LT(with_bits * 2, bytes_only);
 }
 
 TEST(BitMixer, NeverCodesASymbolOutsideAVocabularyOfOddSize) {
