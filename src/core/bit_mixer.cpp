@@ -101,7 +101,6 @@ BitMixer::BitMixer(const MixSettings& settings, int vocab,
   for (size_t set = 0; set < weights_a_.size() / kInputs; ++set)
     for (int i = kNetInput; i < kMatchInput; ++i)
       weights_a_[set * kInputs + i] = i == kNetInput ? 2 * initial : initial;
-  record_bits_on_ = settings.models >> kRecordBits & 1;
   first_rate_ = std::llround(static_cast<double>(settings.lr) * (1 << 24));
   late_rate_ = std::min<int64_t>(first_rate_, std::llround(kLateRate * (1 << 24)));
   apm_ = identity_apm(logistic_, kApmContexts);
@@ -136,7 +135,7 @@ void BitMixer::begin(int b, const float* net, const MatchHint& hint) {
   st.set_e = (st.prev_symbol & 255) << 8 | (st.last_symbol & 255);
   st.set_f = static_cast<int>(mix64(st.hashes[kOrder3]) >> 48);
   const uint32_t record = st.history.record();
-  st.record_bits = record_bits_on_ && record != 0 && bits_ == 8;
+  st.record_bits = (settings_.models >> kRecordBits & 1) && record != 0 && bits_ == 8;
   if (st.record_bits) {
     if (record_tables_.empty()) start_record_bits();
     const ContextHistory& h = st.history;
@@ -224,17 +223,16 @@ int BitMixer::record_bits_inputs(StreamState& st) {
           uint64_t{above(2, 6)} << 40,
   };
   st.pixel_context = static_cast<int>((left & 63) | above(0, 3) << 6 | above(1, 2) << 13);
-  for (int m = 0; m < kRecordInputs; ++m) {
-    uint32_t* c;
-    if (m < kRecordBitsTables) {
-      c = &record_tables_[size_t{static_cast<size_t>(m)} << kRecordBitsTableBits | context[m]];
-    } else {
-      const int w = m - kRecordBitsTables;
-      const uint64_t hash = mix64(wide[w] * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(w + 1));
-      c = &wide_tables_[size_t{static_cast<size_t>(w)} << kWideTableBits | hash >> (64 - kWideTableBits)];
-    }
+  const auto use = [&](int m, uint32_t* c) {
     st.record_counter[m] = c;
     st.x[kRecordBitsInput + m] = counter_visits(*c) > 0 ? logistic_.stretch(counter_p16(*c)) : 0;
+  };
+  for (int m = 0; m < kRecordBitsTables; ++m)
+    use(m, &record_tables_[size_t{static_cast<size_t>(m)} << kRecordBitsTableBits | context[m]]);
+  for (int w = 0; w < kWideTables; ++w) {
+    const uint64_t hash = mix64(wide[w] * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(w + 1));
+    use(kRecordBitsTables + w,
+        &wide_tables_[size_t{static_cast<size_t>(w)} << kWideTableBits | hash >> (64 - kWideTableBits)]);
   }
   return static_cast<int>((left & 7) | above(0, 1) << 3);
 }

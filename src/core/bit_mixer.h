@@ -154,7 +154,6 @@ class BitMixer {
   std::vector<int32_t> weights_e_;        // [65536][kInputs] by the last two symbols' low bytes
   std::vector<int32_t> weights_f_;        // [65536][kInputs] by the last three symbols (hashed)
   // The record bits model's tables, allocated when a record length is first found (most inputs have none).
-  bool record_bits_on_ = false;          // the model is in settings_.models
   std::vector<uint32_t> record_tables_;  // [kRecordBitsTables][2^kRecordBitsTableBits] counters
   std::vector<uint32_t> wide_tables_;    // [kWideTables][2^kWideTableBits] counters, hashed contexts
   std::vector<uint16_t> apm_;        // [kApmContexts][33]: refined probability by context and mixer output
