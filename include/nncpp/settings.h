@@ -53,6 +53,9 @@ struct CodecSettings {
   uint32_t min_stream_symbols = 4096;  // a block uses at most symbols/min_stream_symbols streams
   uint32_t match_order = 3;            // match model context in symbols; 0 = no match model
   uint32_t match_hash_bits = 22;       // match model table: 2^bits entries of 4 bytes
+  // A second match model with a longer context, for the binary-domain mixer only (the network and the symbol
+  // domain do not see it); its table has 2^match_hash_bits entries too. 0 = none.
+  uint32_t long_match_order = 0;
   // Compression only (the header stores the dictionary itself): the tokenizer's vocabulary bound;
   // 0 = bytes only.
   uint32_t max_vocab = 16384;

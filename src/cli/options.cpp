@@ -14,9 +14,9 @@ namespace {
 
 // Expert overrides of the level preset; unset ones keep the preset's value.
 struct Overrides {
-  std::optional<uint32_t> match_order, vocab, layers, hidden, embed, streams, segment, lr_decay, block_kib,
-      min_stream, heads, ff, memory, group, retrain_period, retrain_window, train_max_skip, mix_models,
-      mix_table_bits, mix_count_limit;
+  std::optional<uint32_t> match_order, long_match_order, vocab, layers, hidden, embed, streams, segment,
+      lr_decay, block_kib, min_stream, heads, ff, memory, group, retrain_period, retrain_window,
+      train_max_skip, mix_models, mix_table_bits, mix_count_limit;
   std::optional<float> lr, lr_floor, beta2, grad_clip, retrain_lr, dropout, train_margin, mix_lr, mix_weight,
       mix_escape;
   std::optional<uint64_t> seed;
@@ -128,6 +128,10 @@ void add_model_options(CLI::App* sub, Overrides* ov) {
       ->check(CLI::Range(0, 16384))
       ->group(expert);
   sub->add_option("--match-order", ov->match_order, "match model context in symbols (0 = off)")
+      ->check(kCount)
+      ->group(expert);
+  sub->add_option("--long-match-order", ov->long_match_order,
+                  "second match model's context in symbols, binary-domain mixer only (0 = off)")
       ->check(kCount)
       ->group(expert);
   sub->add_option("--model", ov->model, "model family (default: the level's)")
@@ -259,6 +263,7 @@ Settings build_settings(const Overrides& ov) {
   if (family_changed) s = family_preset(*model, ov.level);
   apply(ov.vocab, &s.codec.max_vocab);
   apply(ov.match_order, &s.codec.match_order);
+  apply(ov.long_match_order, &s.codec.long_match_order);
   apply(ov.layers, &s.model.layers);
   apply(ov.hidden, &s.model.hidden);
   apply(ov.embed, &s.model.embed);
@@ -292,11 +297,11 @@ Settings build_settings(const Overrides& ov) {
   apply(ov.mix_escape, &s.mix.escape);
   if (ov.mix_domain) s.mix.binary = *ov.mix_domain == "binary";
   if (ov.filter) s.codec.filter = *ov.filter == "x86" ? 1 : 0;  // not a level change: the header names it
-  bool custom = ov.match_order || ov.vocab || ov.layers || ov.hidden || ov.embed || ov.streams ||
-                ov.segment || ov.lr || ov.lr_floor || ov.lr_decay || ov.beta2 || ov.grad_clip || ov.seed ||
-                ov.block_kib || ov.min_stream || family_changed || ov.heads || ov.ff || ov.memory ||
-                ov.group || ov.retrain_period || ov.retrain_window || ov.retrain_lr || ov.dropout ||
-                ov.train_max_skip || ov.train_margin || ov.mix_models || ov.mix_table_bits ||
+  bool custom = ov.match_order || ov.long_match_order || ov.vocab || ov.layers || ov.hidden || ov.embed ||
+                ov.streams || ov.segment || ov.lr || ov.lr_floor || ov.lr_decay || ov.beta2 || ov.grad_clip ||
+                ov.seed || ov.block_kib || ov.min_stream || family_changed || ov.heads || ov.ff ||
+                ov.memory || ov.group || ov.retrain_period || ov.retrain_window || ov.retrain_lr ||
+                ov.dropout || ov.train_max_skip || ov.train_margin || ov.mix_models || ov.mix_table_bits ||
                 ov.mix_count_limit || ov.mix_lr || ov.mix_weight || ov.mix_escape || ov.mix_domain;
   if (custom) s.level = 0;
   s.runtime.threads = ov.threads;

@@ -57,7 +57,7 @@ class BitMixer {
   // Memory beside the context tables, at most (weight sets, APMs of 33 points, the record bits tables),
   // for the memory estimate (settings.cpp).
   static constexpr uint64_t fixed_bytes() {
-    const uint64_t weight_sets = uint64_t{4096} + kSelectB + 256 + kSelectD + 65536 + 65536;
+    const uint64_t weight_sets = uint64_t{4096} + kSelectB + 256 + kSelectD + 4 * uint64_t{65536};
     return weight_sets * kInputs * sizeof(int32_t) +
            (uint64_t{kApmContexts} + kPixelApmContexts) * 33 * sizeof(uint16_t) +
            ((uint64_t{kRecordBitsTables} << kRecordBitsTableBits) +
@@ -69,8 +69,9 @@ class BitMixer {
   int bits() const { return bits_; }
   // Starts a block of `streams` streams (empty histories); tables and weights persist.
   void reset_streams(int streams);
-  // Starts stream b's next symbol: the network's distribution net[vocab] and the match model's hint.
-  void begin(int b, const float* net, const MatchHint& hint);
+  // Starts stream b's next symbol: the network's distribution net[vocab], the match model's hint and the
+  // long match model's (length 0: none).
+  void begin(int b, const float* net, const MatchHint& hint, const MatchHint& long_hint = MatchHint{});
   // P(next bit of stream b's symbol = 1) in 1/65536, in [1, 65535]; 0 when no symbol has that bit (the bit
   // is 0 and is not coded).
   uint32_t p1(int b);
@@ -78,10 +79,11 @@ class BitMixer {
   void update(int b, int bit);
 
  private:
-  // Inputs: the network, order 0, the hashed models, the match model, a bias, the record bits model's
+  // Inputs: the network, order 0, the hashed models, the match models, a bias, the record bits model's
   // tables (the hashed models' slot kRecordBits stays 0).
   static constexpr int kNetInput = 0, kOrder0Input = 1, kModelInput = 2;
-  static constexpr int kMatchInput = kModelInput + kNumContextModels, kBiasInput = kMatchInput + 1;
+  static constexpr int kMatchInput = kModelInput + kNumContextModels, kLongMatchInput = kMatchInput + 1;
+  static constexpr int kBiasInput = kLongMatchInput + 1;
   // The record bits model: direct tables of contexts up to 18 bits, and hashed tables of wider ones.
   static constexpr int kRecordBitsTables = 8;
   static constexpr int kRecordBitsTableBits = 18;
@@ -94,7 +96,7 @@ class BitMixer {
   static constexpr int kApmContexts = 1 << 16;
   static constexpr int kPixelApmContexts = 1 << 18;  // 6 bits to the left, 7 above, 5 two rows above
   static constexpr int kSelectB =
-      64;  // weight sets chosen by match state and by how many orders know the node
+      128;  // weight sets chosen by match state, how many orders know the node, long match on
 
   struct StreamState {
     ContextHistory history;
@@ -105,6 +107,8 @@ class BitMixer {
     int nibble_node = 1;      // node within the current 4-bit group's tree, 1..15
     BitTable::Bucket* bucket[kNumContextModels] = {};
     MatchHint hint;
+    MatchHint long_hint;
+    int long_expected = -1;
     uint16_t last_symbol = 0;
     // Record bits model: on while a record length is known; the bytes around this byte's column in the
     // rows above, up to three (24 bits each: left neighbour, above, right neighbour) and the last 2.
@@ -117,7 +121,7 @@ class BitMixer {
     int x[kInputs] = {};
     uint32_t* counter[kNumContextModels + 1] = {};    // order 0 and the models' counters for this node
     int set_a = 0, set_b = 0, set_c = 0, set_d = -1;  // set_d -1: record bits model off
-    int set_e = 0, set_f = 0;
+    int set_e = 0, set_f = 0, set_g = 0, set_h = 0;
     uint16_t prev_symbol = 0;  // the symbol before last_symbol
     int match_expected = -1;   // the match model's bit, -1 = none
     int p_mix = 32768, apm_index = 0;
@@ -142,17 +146,20 @@ class BitMixer {
   int bits_;
   const std::vector<std::vector<uint8_t>>* symbol_bytes_;
   Logistic logistic_;
-  std::vector<int> reciprocal_;           // [1024]: 65536 / (n + 1.5), the counters' step after n visits
-  std::vector<BitTable> tables_;          // one per model that is on
-  int table_of_[kNumContextModels];       // index into tables_, -1 = model off
-  std::vector<uint32_t> order0_;          // [2^bits] counters by prefix
-  std::vector<uint32_t> match_counters_;  // [32][2]: by match length and expected bit
-  std::vector<int32_t> weights_a_;        // [sets_a][kInputs], 16 fraction bits
-  std::vector<int32_t> weights_b_;        // [kSelectB][kInputs]
-  std::vector<int32_t> weights_c_;        // [256][kInputs] by the last symbol's low byte
-  std::vector<int32_t> weights_d_;        // [kSelectD][kInputs] by pixels around (record bits model on)
-  std::vector<int32_t> weights_e_;        // [65536][kInputs] by the last two symbols' low bytes
-  std::vector<int32_t> weights_f_;        // [65536][kInputs] by the last three symbols (hashed)
+  std::vector<int> reciprocal_;                // [1024]: 65536 / (n + 1.5), the counters' step after n visits
+  std::vector<BitTable> tables_;               // one per model that is on
+  int table_of_[kNumContextModels];            // index into tables_, -1 = model off
+  std::vector<uint32_t> order0_;               // [2^bits] counters by prefix
+  std::vector<uint32_t> match_counters_;       // [32][2]: by match length and expected bit
+  std::vector<uint32_t> long_match_counters_;  // [32][2]: by long match length / 2 and expected bit
+  std::vector<int32_t> weights_a_;             // [sets_a][kInputs], 16 fraction bits
+  std::vector<int32_t> weights_b_;             // [kSelectB][kInputs]
+  std::vector<int32_t> weights_c_;             // [256][kInputs] by the last symbol's low byte
+  std::vector<int32_t> weights_d_;             // [kSelectD][kInputs] by pixels around (record bits model on)
+  std::vector<int32_t> weights_e_;             // [65536][kInputs] by the last two symbols' low bytes
+  std::vector<int32_t> weights_f_;             // [65536][kInputs] by the last three symbols (hashed)
+  std::vector<int32_t> weights_g_;             // [65536][kInputs] by the current and previous word (hashed)
+  std::vector<int32_t> weights_h_;             // [65536][kInputs] by the symbols 2 and 3 back (hashed)
   // The record bits model's tables, allocated when a record length is first found (most inputs have none).
   std::vector<uint32_t> record_tables_;  // [kRecordBitsTables][2^kRecordBitsTableBits] counters
   std::vector<uint32_t> wide_tables_;    // [kWideTables][2^kWideTableBits] counters, hashed contexts

@@ -289,6 +289,13 @@ double code_block(Predictor& predictor, Mixers& mixers, const Settings& settings
     matches = std::make_unique<MatchModel>(settings.codec.match_order, settings.codec.match_hash_bits);
     matches->reset(symbols, n, stream_len, streams);
   }
+  std::unique_ptr<MatchModel> long_matches;
+  std::vector<MatchHint> long_hints(streams);
+  if (settings.codec.long_match_order > 0 && mixers.binary) {
+    long_matches =
+        std::make_unique<MatchModel>(settings.codec.long_match_order, settings.codec.match_hash_bits);
+    long_matches->reset(symbols, n, stream_len, streams);
+  }
 
   ContextMixer* mixer = mixers.symbol.get();
   BitMixer* bit_mixer = mixers.binary.get();
@@ -308,6 +315,7 @@ double code_block(Predictor& predictor, Mixers& mixers, const Settings& settings
     int64_t segment_symbols = 0;
     for (int t = 0; t < steps; ++t) {
       if (matches) matches->predict(start + t, hints.data());
+      if (long_matches) long_matches->predict(start + t, long_hints.data());
       const float* probs = nullptr;
       {
         PhaseTimer timer(predictor, phase(&Stats::Phases::step));
@@ -334,7 +342,8 @@ double code_block(Predictor& predictor, Mixers& mixers, const Settings& settings
           throw Error(ErrorCode::kUsage, "context mixing needs the model's distributions on the host");
         for (int b = 0; b < streams; ++b) {
           if (!live[b]) continue;
-          bit_mixer->begin(b, probs + static_cast<size_t>(b) * vocab, matches ? hints[b] : no_hint);
+          bit_mixer->begin(b, probs + static_cast<size_t>(b) * vocab, matches ? hints[b] : no_hint,
+                           long_matches ? long_hints[b] : no_hint);
           coded[b] = side.code_bits(b, pos[b], *bit_mixer, &ranges[b].prob);
         }
       } else {
@@ -357,6 +366,7 @@ double code_block(Predictor& predictor, Mixers& mixers, const Settings& settings
           if (live[b]) mixer->update(b, coded[b]);
       }
       if (matches) matches->update(start + t);
+      if (long_matches) long_matches->update(start + t);
     }
     side.check_payload();
     model_bits += segment_bits;

@@ -140,6 +140,7 @@ const std::vector<SettingRow>& setting_rows() {
       row<&S::codec, &C::match_order>(34, "match order"),
       row<&S::codec, &C::match_hash_bits>(35, "match hash bits"),
       row<&S::codec, &C::filter>(36, "filter"),
+      row<&S::codec, &C::long_match_order>(37, "long match order"),
       row<&S::runtime, &R::threads>(48, "threads"),
       row<&S::runtime, &R::device>(49, "device"),
       row<&S::runtime, &R::dtype>(50, "dtype"),
@@ -553,7 +554,9 @@ uint64_t decoder_memory_bytes(const Member& member) {
     const uint64_t symbols = b.header.symbols != 0 ? b.header.symbols : max_block_symbols(b.header.raw_bytes);
     block = std::max(block, b.header.raw_bytes + 2 * symbols);
   }
-  const uint64_t match = s.codec.match_order > 0 ? uint64_t{4} << s.codec.match_hash_bits : 0;
+  const uint64_t table = uint64_t{4} << s.codec.match_hash_bits;
+  const uint64_t match = (s.codec.match_order > 0 ? table : 0) +
+                         (s.codec.long_match_order > 0 && s.mix.binary && s.mix.models != 0 ? table : 0);
   return model_memory_bytes(s) + match + block;
 }
 

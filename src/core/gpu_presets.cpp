@@ -44,6 +44,7 @@ Settings gpu_preset(int level) {
   // The GPU levels code the tokenizer's symbols and leave the context mixer off: their inputs are large,
   // where the network carries the ratio, and with the mixer every distribution would cross to the host.
   s.mix = MixSettings();
+  s.codec.long_match_order = 0;
   s.codec.max_vocab = 16384;
   if (level == kMinGpuLevel || level == kMaxGpuLevel) {
     const LstmShape& shape = level == kMinGpuLevel ? kLstm10 : kLstm13;

@@ -107,6 +107,7 @@ void validate(const Settings& s) {
   require(s.codec.block_bytes >= 1024 && s.codec.block_bytes <= (1u << 30), "block size (1 KiB..1 GiB)");
   require(s.codec.min_stream_symbols >= 1, "min stream symbols (>= 1)");
   require(s.codec.match_order <= 64, "match order (0..64)");
+  require(s.codec.long_match_order <= 64, "long match order (0..64)");
   require(s.codec.filter <= 1, "filter (0 none, 1 x86)");
   require(s.codec.match_hash_bits >= 10 && s.codec.match_hash_bits <= 26, "match hash bits (10..26)");
   const MixSettings& x = s.mix;
