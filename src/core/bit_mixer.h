@@ -107,8 +107,8 @@ class BitMixer {
     int nibble_node = 1;      // node within the current 4-bit group's tree, 1..15
     BitTable::Bucket* bucket[kNumContextModels] = {};
     MatchHint hint;
-    MatchHint long_hint;
-    int long_expected = -1;
+    MatchHint long_hint;     // the long match model's (length 0: none)
+    int long_expected = -1;  // its predicted bit for the current node, -1 = none
     uint16_t last_symbol = 0;
     // Record bits model: on while a record length is known; the bytes around this byte's column in the
     // rows above, up to three (24 bits each: left neighbour, above, right neighbour) and the last 2.
