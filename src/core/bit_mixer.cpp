@@ -250,6 +250,17 @@ int BitMixer::record_bits_inputs(StreamState& st) {
   return static_cast<int>((left & 7) | above(0, 1) << 3);
 }
 
+int BitMixer::match_input(const StreamState& st, int rest, const MatchHint& hint, uint32_t* counters,
+                          int bucket, MatchSay* say) const {
+  *say = MatchSay{};
+  if (hint.length == 0 || (static_cast<uint32_t>(hint.symbol) + (1u << bits_)) >> (rest + 1) != st.c0)
+    return 0;
+  say->expected = hint.symbol >> rest & 1;
+  say->counter = &counters[bucket * 2 + say->expected];
+  const int s = logistic_.stretch(counter_p16(*say->counter));
+  return say->expected ? s : -s;
+}
+
 uint32_t BitMixer::p1(int b) {
   StreamState& st = streams_[b];
   const int rest = bits_ - st.done - 1;  // bits after this one
@@ -289,28 +300,12 @@ uint32_t BitMixer::p1(int b) {
     x[kModelInput + i] = seen ? logistic_.stretch(counter_p16(*c)) : 0;
     if (seen && i <= kOrder6) ++known;
   }
-  // The match model: its predicted symbol's bit while the prefix still agrees.
-  st.match_expected = -1;
-  int match_state = 0;
-  x[kMatchInput] = 0;
-  if (st.hint.length > 0 && (static_cast<uint32_t>(st.hint.symbol) + (1u << bits_)) >> (rest + 1) == st.c0) {
-    st.match_expected = st.hint.symbol >> rest & 1;
-    const int length = std::min<int>(st.hint.length, 31);
-    const int p = counter_p16(match_counters_[length * 2 + st.match_expected]);
-    const int s = logistic_.stretch(p);
-    x[kMatchInput] = st.match_expected ? s : -s;
-    match_state = length < 8 ? 1 : (length < 16 ? 2 : 3);
-  }
-  // The long match model likewise, its trust learnt by length in steps of 2 (its matches start longer).
-  st.long_expected = -1;
-  x[kLongMatchInput] = 0;
-  if (st.long_hint.length > 0 &&
-      (static_cast<uint32_t>(st.long_hint.symbol) + (1u << bits_)) >> (rest + 1) == st.c0) {
-    st.long_expected = st.long_hint.symbol >> rest & 1;
-    const uint32_t c = long_match_counters_[long_bucket(st.long_hint.length) * 2 + st.long_expected];
-    const int s = logistic_.stretch(counter_p16(c));
-    x[kLongMatchInput] = st.long_expected ? s : -s;
-  }
+  // The match models: their trust learnt by length (the long one's in steps of 2: its matches start longer).
+  const int length = std::min<int>(st.hint.length, 31);
+  x[kMatchInput] = match_input(st, rest, st.hint, match_counters_.data(), length, &st.match);
+  x[kLongMatchInput] = match_input(st, rest, st.long_hint, long_match_counters_.data(),
+                                   long_bucket(st.long_hint.length), &st.long_match);
+  const int match_state = st.match.expected < 0 ? 0 : (length < 8 ? 1 : (length < 16 ? 2 : 3));
   x[kBiasInput] = 256;
   st.set_d = -1;
   if (st.record_bits) {
@@ -324,7 +319,7 @@ uint32_t BitMixer::p1(int b) {
 
   st.set_a = bits_ <= 12 ? static_cast<int>(st.c0) : st.done;
   // By match state, known orders, the first bit, and whether the long match model has a say (-0.02%).
-  st.set_b = ((match_state * 8 + known) * 2 + (st.done == 0)) * 2 + (st.long_expected >= 0);
+  st.set_b = ((match_state * 8 + known) * 2 + (st.done == 0)) * 2 + (st.long_match.expected >= 0);
   const int32_t* wa = &weights_a_[static_cast<size_t>(st.set_a) * kInputs];
   const int32_t* wb = &weights_b_[static_cast<size_t>(st.set_b) * kInputs];
   st.set_c = st.last_symbol & 255;
@@ -389,12 +384,8 @@ void BitMixer::update(int b, int bit) {
       if (c != nullptr) update_counter(c, bit, kRecordBitsGroup);
     for (int i = 0; i <= kNumContextModels; ++i)  // counter[0] is order 0's: group i
       if (st.counter[i] != nullptr) update_counter(st.counter[i], bit, kOrder0Group + i);
-    if (st.match_expected >= 0)
-      update_counter(&match_counters_[std::min<int>(st.hint.length, 31) * 2 + st.match_expected],
-                     bit == st.match_expected, -1);
-    if (st.long_expected >= 0)
-      update_counter(&long_match_counters_[long_bucket(st.long_hint.length) * 2 + st.long_expected],
-                     bit == st.long_expected, -1);
+    for (const MatchSay* say : {&st.match, &st.long_match})
+      if (say->counter != nullptr) update_counter(say->counter, bit == say->expected, -1);
     update_apm(st, bit);
   }
   st.c0 = 2 * st.c0 + bit;

@@ -98,6 +98,13 @@ class BitMixer {
   static constexpr int kSelectB =
       128;  // weight sets chosen by match state, how many orders know the node, long match on
 
+  // A match model's say on the current bit: its expected bit (-1 = none: its symbol left the bits so far)
+  // and the counter, by length and expected bit, that learns whether that bit was right.
+  struct MatchSay {
+    int expected = -1;
+    uint32_t* counter = nullptr;
+  };
+
   struct StreamState {
     ContextHistory history;
     uint64_t hashes[kNumContextModels];
@@ -107,8 +114,7 @@ class BitMixer {
     int nibble_node = 1;      // node within the current 4-bit group's tree, 1..15
     BitTable::Bucket* bucket[kNumContextModels] = {};
     MatchHint hint;
-    MatchHint long_hint;     // the long match model's (length 0: none)
-    int long_expected = -1;  // its predicted bit for the current node, -1 = none
+    MatchHint long_hint;  // the long match model's (length 0: none)
     uint16_t last_symbol = 0;
     // Record bits model: on while a record length is known; the bytes around this byte's column in the
     // rows above, up to three (24 bits each: left neighbour, above, right neighbour) and the last 2.
@@ -122,8 +128,8 @@ class BitMixer {
     uint32_t* counter[kNumContextModels + 1] = {};    // order 0 and the models' counters for this node
     int set_a = 0, set_b = 0, set_c = 0, set_d = -1;  // set_d -1: record bits model off
     int set_e = 0, set_f = 0, set_g = 0, set_h = 0;
-    uint16_t prev_symbol = 0;  // the symbol before last_symbol
-    int match_expected = -1;   // the match model's bit, -1 = none
+    uint16_t prev_symbol = 0;    // the symbol before last_symbol
+    MatchSay match, long_match;  // the match models' say on the current bit
     int p_mix = 32768, apm_index = 0;
     int pixel_context = 0, pixel_apm_index = 0;  // used while set_d >= 0 (record bits model on)
     StreamState(const std::vector<std::vector<uint8_t>>* bytes, RecordFinder* records)
@@ -134,6 +140,10 @@ class BitMixer {
   // nearer x, for the update.
   int apm(const std::vector<uint16_t>& table, int context, int x, int* index) const;
   void update_apm(const StreamState& st, int bit);
+  // A match model's input for the current bit: ±stretch of counters[bucket · 2 + its expected bit] while its
+  // symbol's first bits equal the bits so far (+ for a 1), else 0; *say records it for the update.
+  int match_input(const StreamState& st, int rest, const MatchHint& hint, uint32_t* counters, int bucket,
+                  MatchSay* say) const;
   // group: the counter's group in first_agree_ (its first update's rate), -1 for the match counters.
   void update_counter(uint32_t* counter, int bit, int group);
   // The record bits model's inputs for the current bit; returns its weight set.
