@@ -91,6 +91,16 @@ __device__ __forceinline__ void unpack8(const uint4& bits, float (&v)[8]) {
   }
 }
 
+// Rows j, j + stride, ... (kAttentionUnroll of them) of a [keys, dh] cache, 8 values each from `rows`
+// (already offset to this thread's column); rows past the last key read as zeros.
+__device__ __forceinline__ void load_rows(const bf16* rows, int j, int stride, int keys, int dh,
+                                          uint4 (&out)[kAttentionUnroll]) {
+#pragma unroll
+  for (int u = 0; u < kAttentionUnroll; ++u, j += stride)
+    out[u] = j < keys ? *reinterpret_cast<const uint4*>(rows + static_cast<long long>(j) * dh)
+                      : make_uint4(0, 0, 0, 0);
+}
+
 __global__ void attention_kernel(const bf16* __restrict__ qkv, bf16* cache, const float* __restrict__ rel,
                                  bf16* __restrict__ out, int heads, int dh, int S, int slot, int keys,
                                  int rel_cols, float scale, long long value_offset) {
@@ -117,12 +127,7 @@ __global__ void attention_kernel(const bf16* __restrict__ qkv, bf16* cache, cons
   // The same trip count on every thread (the shuffles need whole warps); j = key of this thread's group.
   for (int j0 = 0; j0 < keys; j0 += groups * kAttentionUnroll) {
     uint4 k[kAttentionUnroll];
-#pragma unroll
-    for (int u = 0; u < kAttentionUnroll; ++u) {
-      const int j = j0 + u * groups + group;
-      k[u] = j < keys ? *reinterpret_cast<const uint4*>(k_rows + static_cast<long long>(j) * dh)
-                      : make_uint4(0, 0, 0, 0);
-    }
+    load_rows(k_rows, j0 + group, groups, keys, dh, k);
 #pragma unroll
     for (int u = 0; u < kAttentionUnroll; ++u) {
       float kf[8];
@@ -152,12 +157,7 @@ __global__ void attention_kernel(const bf16* __restrict__ qkv, bf16* cache, cons
   const bf16* v_rows = v_cache + static_cast<long long>(first) * dh + 8 * column;
   for (int j0 = 0; j0 < keys; j0 += groups * kAttentionUnroll) {
     uint4 v[kAttentionUnroll];
-#pragma unroll
-    for (int u = 0; u < kAttentionUnroll; ++u) {
-      const int j = j0 + u * groups + group;
-      v[u] = j < keys ? *reinterpret_cast<const uint4*>(v_rows + static_cast<long long>(j) * dh)
-                      : make_uint4(0, 0, 0, 0);
-    }
+    load_rows(v_rows, j0 + group, groups, keys, dh, v);
 #pragma unroll
     for (int u = 0; u < kAttentionUnroll; ++u) {
       const int j = j0 + u * groups + group;
