@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "nncpp/settings.h"
 
@@ -26,6 +27,12 @@ Settings gpu_preset(int level);
 // by source size: smaller context tables, and a smaller network where a large one would not have the data
 // to learn from. No-op for custom settings (level 0), GPU levels and an unknown size (kUnknownSize).
 void fit_to_input(Settings* settings, uint64_t input_bytes);
+
+// On the compress side, after fit_to_input: the stream counts (model.streams) to try besides the fitted
+// one; the smallest file is kept and its count recorded in the header. Levels 8 and 9 below 1 MiB: fewer,
+// longer streams learn more per symbol on most inputs but not on all, and each level tries what the level
+// below it does, so no level writes a larger file than the one below. Empty: one pass.
+std::vector<uint32_t> stream_trials(const Settings& fitted, uint64_t input_bytes);
 
 // On the compress side, after fit_to_input: where the size chose the tokenizer, the input's leading bytes
 // confirm it or go back to bytes (the tokenizer pays on text of words, bytes on markup, tables and

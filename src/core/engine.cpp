@@ -724,10 +724,24 @@ int streams_for_block(uint64_t symbols, const Settings& settings) {
   return static_cast<int>(std::clamp<uint64_t>(by_length, settings.runtime.ranks, settings.model.streams));
 }
 
-Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
-  const Clock::time_point start = Clock::now();
+namespace {
+
+// The job's settings as compress() codes with them before the dictionary: the ranks, then fitted to the size.
+Settings fitted_settings(const CompressJob& job) {
   Settings settings = job.settings;
+  if (job.ranks != nullptr && job.ranks->size() > 1) {  // before fitting: at least one stream per rank
+    settings.runtime.ranks = static_cast<uint32_t>(job.ranks->size());
+    settings.runtime.rank_backend = job.ranks->backend();
+  }
   fit_to_input(&settings, job.size_hint);
+  return settings;
+}
+
+// One pass over the input; streams != 0 replaces the fitted settings' stream count.
+Stats compress_pass(std::istream& in, std::ostream& out, const CompressJob& job, uint32_t streams) {
+  const Clock::time_point start = Clock::now();
+  Settings settings = fitted_settings(job);
+  if (streams != 0) settings.model.streams = streams;
   // A level fitted to a large input may ask for the tokenizer (presets.cpp, fit_to_input), if the
   // input's first bytes agree (fit_to_content).
   std::vector<uint8_t> ahead;
@@ -753,10 +767,6 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
     if (looks_like_x86(ahead.data(), ahead.size())) settings.codec.filter = 1;
   }
   settings.model.vocab = static_cast<uint32_t>(dictionary.vocab_size());
-  if (job.ranks != nullptr && job.ranks->size() > 1) {
-    settings.runtime.ranks = static_cast<uint32_t>(job.ranks->size());
-    settings.runtime.rank_backend = job.ranks->backend();
-  }
   validate(settings);
 
   FileHeader header;
@@ -832,6 +842,61 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
   stats.settings = settings;
   stats.seconds = seconds_since(start);
   return stats;
+}
+
+}  // namespace
+
+Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
+  const std::vector<uint32_t> trials = stream_trials(fitted_settings(job), job.size_hint);
+  if (trials.empty()) return compress_pass(in, out, job, 0);
+  // Small inputs (below 1 MiB): coded once per stream count in memory, the smallest file written. Progress
+  // runs over all passes; the blocks of the pass kept are reported at the end.
+  const Clock::time_point start = Clock::now();
+  std::string input;
+  {
+    std::ostringstream all;
+    all << in.rdbuf();
+    if (in.bad()) throw Error(ErrorCode::kIo, "cannot read the input");
+    input = all.str();
+  }
+  const uint64_t passes = trials.size() + 1;
+  std::string best;
+  Stats best_stats;
+  std::vector<BlockInfo> best_blocks;
+  Stats::Phases phases;
+  for (uint64_t pass = 0; pass < passes; ++pass) {
+    CompressJob one = job;
+    std::vector<BlockInfo> blocks;
+    one.on_block = [&blocks](const BlockInfo& block) { blocks.push_back(block); };
+    if (job.on_progress)
+      one.on_progress = [&job, pass, passes, size = input.size()](const ProgressInfo& p) {
+        ProgressInfo all = p;
+        all.bytes_done = pass * size + p.bytes_done;
+        all.bytes_total = passes * size;
+        job.on_progress(all);
+      };
+    std::istringstream from(input);
+    std::ostringstream to;
+    const Stats stats = compress_pass(from, to, one, pass == 0 ? 0 : trials[pass - 1]);
+    phases.step += stats.phases.step;
+    phases.code += stats.phases.code;
+    phases.train += stats.phases.train;
+    phases.retrain += stats.phases.retrain;
+    phases.mix += stats.phases.mix;
+    if (pass == 0 || to.str().size() < best.size()) {  // a tie keeps the earlier, fitted count
+      best = to.str();
+      best_stats = stats;
+      best_blocks = std::move(blocks);
+    }
+  }
+  out.write(best.data(), static_cast<std::streamsize>(best.size()));
+  out.flush();
+  if (!out) throw Error(ErrorCode::kIo, "cannot write the compressed output");
+  if (job.on_block)
+    for (const BlockInfo& block : best_blocks) job.on_block(block);
+  best_stats.phases = phases;
+  best_stats.seconds = seconds_since(start);
+  return best_stats;
 }
 
 Stats decompress(std::istream& in, std::ostream& out, const DecompressJob& job) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "core/context_models.h"
 #include "nncpp/error.h"
@@ -141,16 +142,22 @@ Settings preset(int level) {
 
 void fit_to_input(Settings* settings, uint64_t input_bytes) {
   const int level = settings->level;
+  if (level == kMaxGpuLevel && input_bytes != kUnknownSize) {
+    // More streams learn slower at first and better later, and run faster. First 64 MB of bench/corpus.sh,
+    // H200: 64 / 128 / 256 streams 0.4740 / 0.4666 / 0.4793 bpb at 227 / 403 / 570 KB/s; 128 streams catch
+    // up with 64 at about 40 MB, 256 gain 0.002-0.004 bpb a block on 128 from the fifth 8 MB block on, which
+    // repays their start after about 400 MB (docs/architecture.md, GPU).
+    const uint64_t mib = uint64_t{1} << 20;
+    settings->model.streams = input_bytes < 32 * mib ? 64 : (input_bytes < 512 * mib ? 128 : 256);
+    settings->model.streams = std::max(settings->model.streams, settings->runtime.ranks);
+  }
   if (level < kMinLevel || level > kMaxLevel || input_bytes == kUnknownSize) return;
   // A larger network learns more slowly: below 256 KiB levels 6..9 take level 5's, below 1 MiB levels 8
   // and 9 take level 7's, so no level does worse than the one below it for want of data.
   int shape = level;
   if (input_bytes < (uint64_t{256} << 10)) shape = std::min(shape, kDefaultLevel);
   if (input_bytes < (uint64_t{1} << 20)) shape = std::min(shape, 7);
-  if (shape != level) {
-    const ModelKind kind = settings->model.kind;
-    if (kind == ModelKind::kLstm) settings->model = lstm_model(shape);
-  }
+  if (shape != level && settings->model.kind == ModelKind::kLstm) settings->model = lstm_model(shape);
   // From 2 MiB on, the tokenizer's symbols carry the network further than bytes: bible.txt (4 MB) 1.3064
   // bpb against 1.4893 over bytes (default level, mixer on both); on the first 1 MB of enwiki-sample.xml
   // bytes were still ahead (1.8925 against 1.9102).
@@ -166,6 +173,22 @@ void fit_to_input(Settings* settings, uint64_t input_bytes) {
   uint32_t bits = 12;
   while (bits < 20 && (uint64_t{1} << bits) < input_bytes) ++bits;
   settings->mix.table_bits = bits;
+}
+
+std::vector<uint32_t> stream_trials(const Settings& fitted, uint64_t input_bytes) {
+  const int level = fitted.level;
+  if (level < 8 || level > kMaxLevel || input_bytes >= (uint64_t{1} << 20) ||
+      fitted.model.kind != ModelKind::kLstm || fitted.runtime.ranks != 1)
+    return {};
+  // Level 7's network with 8 / 4 streams against 32: book1 -0.30% / -0.61% (5 KB/s with 4; 2 streams:
+  // 193922 bytes at 2.9 KB/s, larger than 4), pic -4.1% / -5.3%, json -4.8% / -7.8%, but
+  // csv-ieee-mam.csv +0.27% / +0.26% and news.txt with 4 streams 0.02% above 8; level 5's with one stream:
+  // paper1 -1.3% at 3.7 KB/s (docs/architecture.md, "Context mixing", tuning table). Level 8 below 256 KiB
+  // tries nothing: two passes of level 5's network with one and two streams would take level 9 below 2
+  // KB/s, and level 9 must try all that level 8 does.
+  if (input_bytes < (uint64_t{256} << 10))
+    return level == 9 ? std::vector<uint32_t>{1} : std::vector<uint32_t>{};
+  return level == 9 ? std::vector<uint32_t>{4, 8} : std::vector<uint32_t>{8};
 }
 
 void fit_to_content(Settings* settings, const uint8_t* sample, size_t size) {

@@ -23,6 +23,7 @@
 #include "core/context_models.h"
 #include "nncpp/error.h"
 #include "nncpp/format.h"
+#include "nncpp/presets.h"
 #include "support/count_predictor.h"
 
 // ---- allocation tracking: the largest single allocation while a tracker is alive ----------------------
@@ -492,6 +493,34 @@ TEST(EngineRoundTrip, UsesStreamsForBlock) {
 }
 
 // ---- compress errors and options ---------------------------------------------------------------------
+
+TEST(EngineCompress, StrongLevelsKeepTheSmallerOfTheirStreamTrials) {
+  // Level 9 below 256 KiB codes the input with the level's streams (5 here) and with one, writes the
+  // smaller file and records the count, which the decoder follows; progress runs once over both passes.
+  // The input repeats itself, which one stream codes a little better.
+  const std::string half = random_binary(10000, 11);
+  const std::string data = half + half;
+  TestBackend nine_enc, seven_enc, dec;
+  CompressJob job;
+  job.settings = preset(9);
+  job.backend = &nine_enc;
+  job.size_hint = data.size();
+  std::vector<ProgressInfo> progress;
+  job.on_progress = [&progress](const ProgressInfo& p) { progress.push_back(p); };
+  std::istringstream in(data);
+  std::ostringstream out;
+  const Stats nine = compress(in, out, job);
+  EXPECT_EQ(nine_enc.created, 2) << "two passes";
+  EXPECT_EQ(nine.settings.model.streams, 1u) << "one stream sees the first copy before the second";
+  const Compressed seven = compress_string(data, preset(7), seven_enc);  // level 9's first pass
+  EXPECT_LT(out.str().size(), seven.bytes.size());
+  ASSERT_FALSE(progress.empty());
+  for (size_t i = 1; i < progress.size(); ++i) EXPECT_GE(progress[i].bytes_done, progress[i - 1].bytes_done);
+  EXPECT_EQ(progress.back().bytes_total, 2 * data.size());
+  const Decompressed d = decompress_string(out.str(), dec);
+  ASSERT_TRUE(d.ok) << d.message;
+  EXPECT_TRUE(d.bytes == data);
+}
 
 TEST(EngineCompress, WrongSizeHintIsAnError) {
   const std::string data = text(3000, 7);

@@ -711,11 +711,49 @@ TEST(FitToInput, LevelsFollowTheInputSize) {
   EXPECT_EQ(streamed.codec.max_vocab, 0u);
 }
 
+TEST(FitToInput, StrongLevelsTryFewerStreamsBelowOneMiB) {
+  // Levels 8 and 9 code small inputs again with fewer, longer streams and keep the smaller file; each
+  // level tries what the level below it does.
+  const auto trials = [](int level, uint64_t bytes, uint32_t ranks = 1) {
+    Settings s = preset(level);
+    s.runtime.ranks = ranks;
+    s.runtime.rank_backend = ranks > 1 ? "gloo" : "";
+    fit_to_input(&s, bytes);
+    EXPECT_EQ(s.model.streams, preset(level).model.streams) << "the fitted count is the level's own";
+    return stream_trials(s, bytes);
+  };
+  using Counts = std::vector<uint32_t>;
+  EXPECT_EQ(trials(9, 100 << 10), Counts{1});
+  EXPECT_EQ(trials(8, 100 << 10), Counts{});
+  EXPECT_EQ(trials(9, 700 << 10), (Counts{4, 8}));
+  EXPECT_EQ(trials(8, 700 << 10), Counts{8});
+  EXPECT_EQ(trials(7, 700 << 10), Counts{});
+  EXPECT_EQ(trials(9, 4u << 20), Counts{}) << "from 1 MiB on one pass";
+  EXPECT_EQ(trials(9, kUnknownSize), Counts{});
+  EXPECT_EQ(trials(9, 100 << 10, 2), Counts{}) << "several ranks: one pass";
+  Settings custom = preset(9);
+  custom.level = 0;
+  EXPECT_EQ(stream_trials(custom, 100 << 10), Counts{});
+  const auto streams = [](int level, uint64_t bytes) {
+    Settings s = preset(level);
+    fit_to_input(&s, bytes);
+    return s.model.streams;
+  };
+  // The large-input GPU level: more streams for larger inputs (faster, and better once they have learnt).
+  EXPECT_EQ(streams(13, 8u << 20), 64u);
+  EXPECT_EQ(streams(13, 64u << 20), 128u);
+  EXPECT_EQ(streams(13, uint64_t{1} << 30), 256u);
+  Settings unknown = preset(13);
+  fit_to_input(&unknown, kUnknownSize);
+  EXPECT_EQ(unknown.model.streams, preset(13).model.streams);
+}
+
 TEST(FitToContent, TheTokenizerOnlyForTextOfWords) {
   // Prose (one byte in 6 a space) keeps the tokenizer; markup with few spaces goes back to bytes.
   std::string prose, markup;
   while (prose.size() < (1u << 16)) prose += "In the beginning God created the heaven and the earth. ";
-  while (markup.size() < (1u << 16)) markup += "<mime-type type=\"application/x-zip\"><glob pattern=\"*.zip\"/>\n";
+  while (markup.size() < (1u << 16))
+    markup += "<mime-type type=\"application/x-zip\"><glob pattern=\"*.zip\"/>\n";
   const auto fitted = [](int level, const std::string& sample) {
     Settings s = preset(level);
     fit_to_input(&s, 4u << 20);
