@@ -27,11 +27,11 @@ struct LstmShape {
 // 1.7878 / 140; 4x640 lr 4e-3 1.7883 / 135; 4x640 lr 6e-3 1.7752 / 138; 5x512 lr 4e-3 1.7953 / 125.
 // 13, for large inputs: deeper, wider and with twice the streams (fit_to_input gives 128 from 32 MiB on and
 // 256 from 512 MiB). A step's and a training step's device time grow little with the streams (the matrix
-// products read the same weights), so 64 streams pay for the size. First 64 MB of bench/corpus.sh, H200, bpb / KB/s compressing: level 10
-// 0.5041 / 180; 4x1024 with 64 streams 0.4782 / 264; 5x1024 with 64 streams 0.4740 / 227. On its first
-// 16 MB: 4x640 with 64 streams 0.9041 / 307, 4x1024 with 32 streams 0.9086 / 144, with 64 0.8999 / 257
-// (docs/architecture.md, "Choices", GPU). Level 13 was level 12 with 128 streams before: 1.5299 bpb on the
-// first 8 MB of the corpus, where level 10 gives 1.2467.
+// products read the same weights), so 64 streams pay for the size. First 64 MB of bench/corpus.sh, H200, bpb
+// / KB/s compressing: level 10 0.5041 / 180; 4x1024 with 64 streams 0.4782 / 264; 5x1024 with 64 streams
+// 0.4740 / 227. On its first 16 MB: 4x640 with 64 streams 0.9041 / 307, 4x1024 with 32 streams 0.9086 / 144,
+// with 64 0.8999 / 257 (docs/architecture.md, "Choices", GPU). Level 13 was level 12 with 128 streams
+// before: 1.5299 bpb on the first 8 MB of the corpus, where level 10 gives 1.2467.
 constexpr LstmShape kLstm10 = {4, 640, 32, 6e-3f};
 constexpr LstmShape kLstm13 = {5, 1024, 64, 6e-3f};
 
