@@ -695,6 +695,12 @@ TEST(FitToInput, LevelsFollowTheInputSize) {
   Settings small = preset(9);
   fit_to_input(&small, 100 << 10);
   EXPECT_EQ(small.model.hidden, preset(5).model.hidden) << "below 256 KiB levels 6..9 take level 5's net";
+  Settings six = preset(6);
+  fit_to_input(&six, 700 << 10);
+  EXPECT_EQ(six.model.hidden, preset(5).model.hidden) << "below 1 MiB level 6 takes level 5's net";
+  Settings eight = preset(8);
+  fit_to_input(&eight, 700 << 10);
+  EXPECT_EQ(eight.model.hidden, preset(7).model.hidden) << "below 1 MiB levels 8 and 9 take level 7's";
   EXPECT_EQ(small.mix.table_bits, 17u) << "about one bucket per input byte";
   EXPECT_EQ(small.codec.max_vocab, 0u) << "small inputs are coded as bytes";
   Settings large = preset(5);
