@@ -25,7 +25,8 @@ Settings gpu_preset(int level);
 
 // Adapts a CPU level's settings to the input's size (known before compressing), as zstd picks parameters
 // by source size: smaller context tables, and a smaller network where a large one would not have the data
-// to learn from. No-op for custom settings (level 0), GPU levels and an unknown size (kUnknownSize).
+// to learn from. Level 13 takes its stream count from the size;
+// no-op for custom settings (level 0), the other GPU levels and an unknown size (kUnknownSize).
 void fit_to_input(Settings* settings, uint64_t input_bytes);
 
 // On the compress side, after fit_to_input: the stream counts (model.streams) to try besides the fitted

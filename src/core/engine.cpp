@@ -737,11 +737,9 @@ Settings fitted_settings(const CompressJob& job) {
   return settings;
 }
 
-// One pass over the input; streams != 0 replaces the fitted settings' stream count.
-Stats compress_pass(std::istream& in, std::ostream& out, const CompressJob& job, uint32_t streams) {
+// One pass over the input with `settings` (fitted_settings(job), perhaps with another stream count).
+Stats compress_pass(std::istream& in, std::ostream& out, const CompressJob& job, Settings settings) {
   const Clock::time_point start = Clock::now();
-  Settings settings = fitted_settings(job);
-  if (streams != 0) settings.model.streams = streams;
   // A level fitted to a large input may ask for the tokenizer (presets.cpp, fit_to_input), if the
   // input's first bytes agree (fit_to_content).
   std::vector<uint8_t> ahead;
@@ -847,8 +845,9 @@ Stats compress_pass(std::istream& in, std::ostream& out, const CompressJob& job,
 }  // namespace
 
 Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
-  const std::vector<uint32_t> trials = stream_trials(fitted_settings(job), job.size_hint);
-  if (trials.empty()) return compress_pass(in, out, job, 0);
+  const Settings fitted = fitted_settings(job);
+  const std::vector<uint32_t> trials = stream_trials(fitted, job.size_hint);
+  if (trials.empty()) return compress_pass(in, out, job, fitted);
   // Small inputs (below 1 MiB): coded once per stream count in memory, the smallest file written. Progress
   // runs over all passes; the blocks of the pass kept are reported at the end.
   const Clock::time_point start = Clock::now();
@@ -875,16 +874,19 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
         all.bytes_total = passes * size;
         job.on_progress(all);
       };
+    Settings settings = fitted;
+    if (pass > 0) settings.model.streams = trials[pass - 1];
     std::istringstream from(input);
     std::ostringstream to;
-    const Stats stats = compress_pass(from, to, one, pass == 0 ? 0 : trials[pass - 1]);
+    const Stats stats = compress_pass(from, to, one, settings);
     phases.step += stats.phases.step;
     phases.code += stats.phases.code;
     phases.train += stats.phases.train;
     phases.retrain += stats.phases.retrain;
     phases.mix += stats.phases.mix;
-    if (pass == 0 || to.str().size() < best.size()) {  // a tie keeps the earlier, fitted count
-      best = to.str();
+    std::string coded = to.str();
+    if (pass == 0 || coded.size() < best.size()) {  // a tie keeps the earlier, fitted count
+      best = std::move(coded);
       best_stats = stats;
       best_blocks = std::move(blocks);
     }
