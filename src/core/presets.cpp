@@ -39,6 +39,10 @@ constexpr LstmShape kLstmShapes[kMaxLevel] = {
     {4, 384, 64, 6e-3f, 0},
 };
 
+// The network (kLstmShapes' level) each level takes for inputs below 256 KiB and below 1 MiB: fit_to_input.
+constexpr int kShapeBelow256KiB[kMaxLevel] = {1, 1, 1, 5, 5, 5, 5, 5, 5};
+constexpr int kShapeBelow1MiB[kMaxLevel] = {1, 2, 2, 5, 5, 5, 7, 7, 7};
+
 // Attention models sized per level, for --model transformer|trace.
 struct AttentionShape {
   uint32_t layers, hidden, heads, ff, memory;
@@ -152,13 +156,18 @@ void fit_to_input(Settings* settings, uint64_t input_bytes) {
     settings->model.streams = std::max(settings->model.streams, settings->runtime.ranks);
   }
   if (level < kMinLevel || level > kMaxLevel || input_bytes == kUnknownSize) return;
-  // A larger network learns more slowly: below 256 KiB levels 6..9 take level 5's, below 1 MiB level 6
-  // takes level 5's and levels 8 and 9 level 7's, so no level does worse than the one below it for want of
-  // data (level 6's own 2 x 128 was larger than level 5's on news, csv-ieee-mam.csv and kennedy.xls, by
-  // 0.06% to 0.5%; level 7's 2 x 192 is smaller than level 5's on all 14 files of 256 KiB to 1 MiB).
+  // A larger network learns more slowly, and below 1 MiB the context models carry most of the ratio: there
+  // the networks' order by size is partly chance (levels 1..7 on the 25 files of 32 KB to 1 MiB of
+  // ../shared/data: 1 x 96 lost to 1 x 64 on bib by 0.18%, 1 x 128 to 1 x 96 on progl, pic and kennedy.xls,
+  // 2 x 96 to 2 x 80 on sum, trans, alice29.txt and c-gnulib-vasnprintf.c, 2 x 80 to 1 x 96 on kennedy.xls
+  // by 0.75%, 2 x 128 to 2 x 96 on news, csv-ieee-mam.csv and kennedy.xls). So small inputs take the
+  // network of a lower level that lost to none below it there, and no level writes a larger file than the
+  // one below it on any of those files (README, level by file).
   int shape = level;
-  if (input_bytes < (uint64_t{256} << 10)) shape = std::min(shape, kDefaultLevel);
-  if (input_bytes < (uint64_t{1} << 20)) shape = shape == 6 ? kDefaultLevel : std::min(shape, 7);
+  if (input_bytes < (uint64_t{256} << 10))
+    shape = kShapeBelow256KiB[level - 1];
+  else if (input_bytes < (uint64_t{1} << 20))
+    shape = kShapeBelow1MiB[level - 1];
   if (shape != level && settings->model.kind == ModelKind::kLstm) settings->model = lstm_model(shape);
   // From 2 MiB on, the tokenizer's symbols carry the network further than bytes: bible.txt (4 MB) 1.3064
   // bpb against 1.4893 over bytes (default level, mixer on both); on the first 1 MB of enwiki-sample.xml

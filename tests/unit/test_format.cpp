@@ -13,6 +13,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/byte_io.h"
@@ -701,6 +702,24 @@ TEST(FitToInput, LevelsFollowTheInputSize) {
   Settings eight = preset(8);
   fit_to_input(&eight, 700 << 10);
   EXPECT_EQ(eight.model.hidden, preset(7).model.hidden) << "below 1 MiB levels 8 and 9 take level 7's";
+  // Levels 1..9 below 256 KiB and below 1 MiB: each takes a lower level's network that lost to none below
+  // it on the benchmark files there (presets.cpp), so no level writes a larger file than the one below.
+  const auto net = [](int level, uint64_t bytes) {
+    Settings s = preset(level);
+    fit_to_input(&s, bytes);
+    return std::make_pair(s.model.layers, s.model.hidden);
+  };
+  const auto own = [](int level) {
+    return std::make_pair(preset(level).model.layers, preset(level).model.hidden);
+  };
+  for (int level : {1, 2, 3}) EXPECT_EQ(net(level, 100 << 10), own(1)) << "level " << level << ", 100 KiB";
+  for (int level : {4, 5, 6, 7, 8, 9}) EXPECT_EQ(net(level, 100 << 10), own(5)) << "level " << level;
+  const std::pair<uint32_t, uint32_t> below_1mib[] = {own(1), own(2), own(2), own(5), own(5),
+                                                      own(5), own(7), own(7), own(7)};
+  for (int level = 1; level <= 9; ++level)
+    EXPECT_EQ(net(level, 700 << 10), below_1mib[level - 1]) << "level " << level << ", 700 KiB";
+  for (int level = 1; level <= 9; ++level)
+    EXPECT_EQ(net(level, 1u << 20), own(level)) << "from 1 MiB: its own";
   EXPECT_EQ(small.mix.table_bits, 17u) << "about one bucket per input byte";
   EXPECT_EQ(small.codec.max_vocab, 0u) << "small inputs are coded as bytes";
   Settings large = preset(5);
