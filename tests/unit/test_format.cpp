@@ -747,11 +747,12 @@ TEST(FitToInput, StrongLevelsTryFewerStreamsBelowOneMiB) {
     EXPECT_EQ(s.model.streams, preset(level).model.streams) << "the fitted count is the level's own";
     return stream_trials(s, bytes);
   };
-  using Counts = std::vector<uint32_t>;
-  EXPECT_EQ(trials(9, 100 << 10), Counts{1});
+  using Counts = std::vector<StreamTrial>;
+  const uint32_t segment = preset(9).model.segment;
+  EXPECT_EQ(trials(9, 100 << 10), (Counts{{1, segment}}));
   EXPECT_EQ(trials(8, 100 << 10), Counts{});
-  EXPECT_EQ(trials(9, 700 << 10), (Counts{4, 8}));
-  EXPECT_EQ(trials(8, 700 << 10), Counts{8});
+  EXPECT_EQ(trials(9, 700 << 10), (Counts{{4, 30}, {8, segment}})) << "4 streams train on 30 positions";
+  EXPECT_EQ(trials(8, 700 << 10), (Counts{{8, segment}}));
   EXPECT_EQ(trials(7, 700 << 10), Counts{});
   EXPECT_EQ(trials(9, 4u << 20), Counts{}) << "from 1 MiB on one pass";
   EXPECT_EQ(trials(9, kUnknownSize), Counts{});
