@@ -29,21 +29,11 @@ Settings gpu_preset(int level);
 // no-op for custom settings (level 0), the other GPU levels and an unknown size (kUnknownSize).
 void fit_to_input(Settings* settings, uint64_t input_bytes);
 
-// A trial pass: the fitted settings with another stream count and segment length (model.streams,
-// model.segment).
-struct StreamTrial {
-  uint32_t streams = 0;
-  uint32_t segment = 0;
-  bool operator==(const StreamTrial& other) const {
-    return streams == other.streams && segment == other.segment;
-  }
-};
-
-// On the compress side, after fit_to_input: the passes to try besides the fitted settings; the smallest
-// file is kept and its settings recorded in the header. Levels 8 and 9 below 1 MiB: fewer, longer streams
-// learn more per symbol on most inputs but not on all, and each level tries what the level below it does,
-// so no level writes a larger file than the one below. Empty: one pass.
-std::vector<StreamTrial> stream_trials(const Settings& fitted, uint64_t input_bytes);
+// On the compress side, after fit_to_input: the models of the passes to try besides the fitted settings
+// (another stream count, segment length or network); the smallest file is kept and its settings recorded in
+// the header. Levels 8 and 9 below 1 MiB: fewer, longer streams learn more per symbol on most inputs but not
+// on all, so each keeps the level's own pass beside them. Empty: one pass.
+std::vector<ModelSettings> model_trials(const Settings& fitted, uint64_t input_bytes);
 
 // On the compress side, after fit_to_input: where the size chose the tokenizer, the input's leading bytes
 // confirm it or go back to bytes (the tokenizer pays on text of words, bytes on markup, tables and

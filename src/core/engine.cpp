@@ -846,9 +846,9 @@ Stats compress_pass(std::istream& in, std::ostream& out, const CompressJob& job,
 
 Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
   const Settings fitted = fitted_settings(job);
-  const std::vector<StreamTrial> trials = stream_trials(fitted, job.size_hint);
+  const std::vector<ModelSettings> trials = model_trials(fitted, job.size_hint);
   if (trials.empty()) return compress_pass(in, out, job, fitted);
-  // Small inputs (below 1 MiB): coded once per stream count in memory, the smallest file written. Progress
+  // Small inputs (below 1 MiB): coded once per trial model in memory, the smallest file written. Progress
   // runs over all passes; the blocks of the pass kept are reported at the end.
   const Clock::time_point start = Clock::now();
   std::string input;
@@ -875,10 +875,7 @@ Stats compress(std::istream& in, std::ostream& out, const CompressJob& job) {
         job.on_progress(all);
       };
     Settings settings = fitted;
-    if (pass > 0) {
-      settings.model.streams = trials[pass - 1].streams;
-      settings.model.segment = trials[pass - 1].segment;
-    }
+    if (pass > 0) settings.model = trials[pass - 1];
     std::istringstream from(input);
     std::ostringstream to;
     const Stats stats = compress_pass(from, to, one, settings);

@@ -164,11 +164,29 @@ const SettingRow* find_row(uint32_t id) {
   return nullptr;
 }
 
-// The settings list: how `s` differs from `base`.
-std::vector<uint8_t> encode_settings(const Settings& s, const Settings& base) {
+// Setting id 0, first in the list when present: the reference's model becomes the trial's of that number
+// (model_trials, from 1), and the entries after it are relative to that. 3 bytes where the trial's network
+// listed field by field took up to 17.
+constexpr uint32_t kModelTrialId = 0;
+
+// The model of trial `trial` (from 1) of the reference settings `s` (docs/format.md, "Settings").
+ModelSettings trial_model(const Settings& s, uint64_t original_size, uint64_t trial) {
+  const std::vector<ModelSettings> trials = model_trials(s, original_size);
+  if (trial == 0 || trial > trials.size())
+    corrupt("model trial " + std::to_string(trial) + " of " + std::to_string(trials.size()));
+  return trials[trial - 1];
+}
+
+// The settings list: how `s` differs from `base`, preceded by the model trial `base` took (0: none).
+std::vector<uint8_t> encode_settings(const Settings& s, const Settings& base, uint64_t trial = 0) {
   std::vector<uint8_t> entries;
   ByteWriter w(&entries);
   size_t count = 0;
+  if (trial != 0) {
+    w.varint(kModelTrialId);
+    w.varint(trial);
+    ++count;
+  }
   for (const SettingRow& r : setting_rows()) {
     if (r.equal(s, base)) continue;
     w.varint(r.id);
@@ -286,14 +304,23 @@ size_t write_file_header(std::ostream& out, const FileHeader& header, uint32_t* 
           ? 256
           : Dictionary::deserialize(header.dictionary.data(), header.dictionary.size()).vocab_size());
   int base = s.level;
-  std::vector<uint8_t> listed = encode_settings(s, reference_settings(base, vocab, header.original_size));
-  if (s.level == 0) {
-    for (int level = kMinLevel; level <= kMaxGpuLevel; ++level) {
-      std::vector<uint8_t> candidate =
-          encode_settings(s, reference_settings(level, vocab, header.original_size));
-      if (candidate.size() < listed.size()) base = level, listed = std::move(candidate);
+  std::vector<uint8_t> listed;
+  const auto consider = [&](int level) {
+    const Settings reference = reference_settings(level, vocab, header.original_size);
+    const std::vector<ModelSettings> trials = model_trials(reference, header.original_size);
+    for (size_t trial = 0; trial <= trials.size(); ++trial) {
+      Settings from = reference;
+      if (trial != 0) from.model = trials[trial - 1];
+      std::vector<uint8_t> candidate = encode_settings(s, from, trial);
+      if (level == s.level && trial == 0)
+        listed = std::move(candidate);
+      else if (candidate.size() < listed.size())
+        base = level, listed = std::move(candidate);
     }
-  }
+  };
+  consider(s.level);
+  if (s.level == 0)
+    for (int level = kMinLevel; level <= kMaxGpuLevel; ++level) consider(level);
   std::vector<uint8_t> bytes(kMagic.begin(), kMagic.end());
   ByteWriter w(&bytes);
   w.u8(kFormatVersion);
@@ -354,6 +381,12 @@ FileHeader parse_file_header(const uint8_t* data, size_t size) {
     uint32_t last = 0;
     for (size_t i = 0; i < count; ++i) {
       const uint32_t id = static_cast<uint32_t>(r.varint(UINT32_MAX));
+      if (id == kModelTrialId && i == 0) {
+        Settings reference = s;
+        reference.level = static_cast<uint8_t>(base);  // a custom file's trial is its base level's
+        s.model = trial_model(reference, header.original_size, r.varint(UINT32_MAX));
+        continue;
+      }
       if (id <= last) r.corrupt("settings out of order");
       last = id;
       const SettingRow* row = find_row(id);

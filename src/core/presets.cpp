@@ -25,9 +25,11 @@ struct LstmShape {
 // 2 x 96 / 2 x 192 / 3 x 256: 15378 / 15051 / 15170 / 15116 bytes) and more above (300 KB of enwiki: 77543 /
 // 75313 / 75010 / 74113). Speed falls roughly with layers * hidden^2.
 constexpr LstmShape kLstmShapes[kMaxLevel] = {
-    {1, 64, 16, 2e-2f, 0},     // -1 fastest
-    {1, 96, 16, 2e-2f, 0},     // -2
-    {1, 128, 16, 2e-2f, 0},    // -3
+    {1, 64, 16, 2e-2f, 0},  // -1 fastest
+    {1, 96, 16, 2e-2f, 0},  // -2
+    // -3: at 2e-2 bible.txt came out 0.11% larger than with -2; at 1.5e-2 the six files of 1 MiB and more
+    // -0.12% in total (bible.txt -0.48%, xml-freedesktop-mime.xml +0.36%), each between -2 and -4.
+    {1, 128, 16, 1.5e-2f, 0},
     {2, 80, 32, 2e-2f, 0},     // -4
     {2, 96, 32, 2e-2f, 0},     // -5 default: book1 2.195 bpb at ~28 KB/s (CPU time, 1 thread)
     {2, 128, 32, 2e-2f, 0},    // -6
@@ -43,8 +45,9 @@ constexpr LstmShape kLstmShapes[kMaxLevel] = {
 constexpr int kShapeBelow256KiB[kMaxLevel] = {1, 1, 1, 5, 5, 5, 5, 5, 5};
 constexpr int kShapeBelow1MiB[kMaxLevel] = {1, 2, 2, 5, 5, 5, 7, 7, 7};
 
-// Positions per training step of level 9's 4-stream trial (stream_trials).
+// The 4-stream trials of levels 8 and 9 (model_trials): positions per training step, and level 9's network.
 constexpr uint32_t kFewStreamsSegment = 30;
+constexpr LstmShape kFewStreamsNetwork = {5, 160, 64, 6e-3f, 0};
 
 // Attention models sized per level, for --model transformer|trace.
 struct AttentionShape {
@@ -82,8 +85,7 @@ void check_level(int level) {
     throw Error(ErrorCode::kUsage, "level must be 1..9 (10..13: GPU levels), got " + std::to_string(level));
 }
 
-ModelSettings lstm_model(int level) {
-  const LstmShape& shape = kLstmShapes[level - 1];
+ModelSettings lstm_model(const LstmShape& shape) {
   ModelSettings m;
   m.kind = ModelKind::kLstm;
   m.layers = shape.layers;
@@ -133,7 +135,7 @@ Settings preset(int level) {
   check_level(level);
   Settings s;
   s.level = static_cast<uint8_t>(level);
-  s.model = lstm_model(level);
+  s.model = lstm_model(kLstmShapes[level - 1]);
   // Small inputs get few long streams (more training steps per symbol), large inputs B of them.
   s.codec.min_stream_symbols = 4096;
   // Order 3: order 6 cost 2.5% on 1 MB of enwiki (2.111 vs 2.059 bpb at level 5, symbols, no mixer).
@@ -171,7 +173,8 @@ void fit_to_input(Settings* settings, uint64_t input_bytes) {
     shape = kShapeBelow256KiB[level - 1];
   else if (input_bytes < (uint64_t{1} << 20))
     shape = kShapeBelow1MiB[level - 1];
-  if (shape != level && settings->model.kind == ModelKind::kLstm) settings->model = lstm_model(shape);
+  if (shape != level && settings->model.kind == ModelKind::kLstm)
+    settings->model = lstm_model(kLstmShapes[shape - 1]);
   // From 2 MiB on, the tokenizer's symbols carry the network further than bytes: bible.txt (4 MB) 1.3064
   // bpb against 1.4893 over bytes (default level, mixer on both); on the first 1 MB of enwiki-sample.xml
   // bytes were still ahead (1.8925 against 1.9102).
@@ -189,24 +192,39 @@ void fit_to_input(Settings* settings, uint64_t input_bytes) {
   settings->mix.table_bits = bits;
 }
 
-std::vector<StreamTrial> stream_trials(const Settings& fitted, uint64_t input_bytes) {
+std::vector<ModelSettings> model_trials(const Settings& fitted, uint64_t input_bytes) {
   const int level = fitted.level;
   if (level < 8 || level > kMaxLevel || input_bytes >= (uint64_t{1} << 20) ||
       fitted.model.kind != ModelKind::kLstm || fitted.runtime.ranks != 1)
     return {};
-  const uint32_t segment = fitted.model.segment;
-  // Level 7's network with 8 / 4 streams against 32: book1 -0.30% / -0.61% (5 KB/s with 4; 2 streams:
-  // 193922 bytes at 2.9 KB/s, larger than 4), pic -4.1% / -5.3%, json -4.8% / -7.8%, but
-  // csv-ieee-mam.csv +0.27% / +0.26% and news.txt with 4 streams 0.02% above 8; level 5's with one stream:
-  // paper1 -1.3% at 3.7 KB/s (docs/architecture.md, "Context mixing", tuning table). Level 8 below 256 KiB
-  // tries nothing: two passes of level 5's network with one and two streams would take level 9 below 2
-  // KB/s, and level 9 must try all that level 8 does.
-  if (input_bytes < (uint64_t{256} << 10))
-    return level == 9 ? std::vector<StreamTrial>{{1, segment}} : std::vector<StreamTrial>{};
-  // With 4 streams, 30 positions a training step instead of 10: book1 193801 -> 193468 bytes in 0.8x the
-  // time (20: 193682, 50: 193847, 80: 194053); with 32 streams (level 5) 30 was 0.15% larger on 12 files.
-  if (level == 9) return {{4, kFewStreamsSegment}, {8, segment}};
-  return {{8, segment}};
+  const auto with_streams = [](ModelSettings model, uint32_t streams, uint32_t segment) {
+    model.streams = streams;
+    model.segment = segment;
+    return model;
+  };
+  // Level 5's network with one stream against 32: paper1 -1.3% at 3.7 KB/s (docs/architecture.md,
+  // "Context mixing", tuning table). Level 8 below 256 KiB tries nothing: level 9 would then need a third
+  // pass to stay at least as good, below 2 KB/s.
+  if (input_bytes < (uint64_t{256} << 10)) {
+    if (level == 8) return {};
+    return {with_streams(fitted.model, 1, fitted.model.segment)};
+  }
+  // Level 7's network with 4 streams against 32: book1 -0.61% at 0.6x the speed, pic -5.3%, json -7.8%,
+  // but csv-ieee-mam.csv +0.26%; with 30 positions a training step instead of 10 book1 193801 -> 193468
+  // bytes in 0.8x the time (20: 193682, 50: 193847, 80: 194053; with 32 streams (level 5) 30 was 0.15%
+  // larger on 12 files). 4 streams take 4 times the training steps of 32, which a deeper network turns into
+  // ratio: level 9's trial, book1 (`-7 --streams 4 --segment 30`, bytes at CPU seconds): 2 x 192 193468 at
+  // 99 s, 4 x 192 192317 at 206, 3 x 256 192505 at 235, 4 x 256 192034 at 305, 6 x 128 192255 at 195,
+  // 8 x 128 191364 at 268, 5 x 160 191566 at 216 (lr 8e-3; 6e-3 191355, 4.5e-3 191459, 1.1e-2 192372).
+  // Level 9 does not also try level 8's trial: its deeper one was smaller on each of the 12 files of 256 KiB
+  // to 1 MiB in ../shared/data (-0.78% in total, kennedy.xls -3.0%, pic -0.04%; README, level table).
+  if (level == 8) return {with_streams(fitted.model, 4, kFewStreamsSegment)};
+  ModelSettings deep = with_streams(fitted.model, 4, kFewStreamsSegment);
+  deep.layers = kFewStreamsNetwork.layers;
+  deep.hidden = kFewStreamsNetwork.hidden;
+  deep.embed = kFewStreamsNetwork.embed;
+  deep.lr = kFewStreamsNetwork.lr;
+  return {deep};
 }
 
 void fit_to_content(Settings* settings, const uint8_t* sample, size_t size) {
@@ -230,7 +248,7 @@ void fit_to_content(Settings* settings, const uint8_t* sample, size_t size) {
 Settings family_preset(ModelKind kind, int level) {
   check_level(level);  // CPU levels only; the GPU levels are Transformers by design
   Settings s = preset(level);
-  s.model = kind == ModelKind::kLstm ? lstm_model(level) : attention_model(kind, level);
+  s.model = kind == ModelKind::kLstm ? lstm_model(kLstmShapes[level - 1]) : attention_model(kind, level);
   return s;
 }
 

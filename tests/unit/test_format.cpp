@@ -351,6 +351,56 @@ TEST(FormatHeader, ListsOnlyTheSettingsThatDifferFromTheLevel) {
   EXPECT_EQ(back.settings.level, 5);
 }
 
+TEST(FormatHeader, AKeptModelTrialIsListedByItsNumber) {
+  const uint64_t size = 300000;  // levels 8 and 9 try 4 streams, level 9 with a deeper network
+  for (int level : {8, 9}) {
+    FileHeader h = level_header(level, size);
+    const size_t plain = header_bytes(h).size();
+    const std::vector<ModelSettings> trials = model_trials(h.settings, size);
+    ASSERT_EQ(trials.size(), 1u);
+    h.settings.model = trials[0];
+    std::string bytes = header_bytes(h);
+    EXPECT_EQ(bytes.size(), plain + 3) << level;  // count, id 0, trial 1
+    FileHeader back = parse_file_header(bytes_of(bytes), bytes.size());
+    expect_same_settings(back.settings, h.settings);
+
+    h.settings.model.seed = 7;  // listed after the trial, relative to its model
+    bytes = header_bytes(h);
+    EXPECT_EQ(bytes.size(), plain + 5) << level;
+    back = parse_file_header(bytes_of(bytes), bytes.size());
+    expect_same_settings(back.settings, h.settings);
+
+    h.settings.level = 0;  // custom on top of the trial: the base level's trial
+    bytes = header_bytes(h);
+    back = parse_file_header(bytes_of(bytes), bytes.size());
+    expect_same_settings(back.settings, h.settings);
+  }
+}
+
+TEST(FormatHeader, AModelTrialTheLevelDoesNotHaveIsCorrupt) {
+  FileHeader h = level_header(9, 300000);
+  h.settings.model = model_trials(h.settings, 300000)[0];
+  const std::string bytes = header_bytes(h);
+  const size_t trial_at = bytes.size() - 4 - 1;             // before the 4-byte digest
+  ASSERT_EQ(static_cast<uint8_t>(bytes[trial_at - 1]), 0);  // id 0
+  for (uint8_t trial : {0, 2, 127}) {
+    std::string bad = bytes;
+    bad[trial_at] = static_cast<char>(trial);
+    EXPECT_EQ(header_error(bad), ErrorCode::kCorrupt) << int{trial};
+  }
+  std::string on_level_7 = bytes;  // the same list on a level without trials
+  on_level_7[4] = static_cast<char>((on_level_7[4] & ~0x0f) | 7);
+  EXPECT_EQ(header_error(on_level_7), ErrorCode::kCorrupt);
+  FileHeader later = level_header(9, 300000);  // id 0 after another entry
+  later.settings.model.seed = 7;
+  std::string after = header_bytes(later);
+  const size_t count_at = after.size() - 4 - 3;
+  ASSERT_EQ(static_cast<uint8_t>(after[count_at]), 1);
+  after.insert(count_at + 3, std::string("\x00\x01", 2));
+  after[count_at] = 2;
+  EXPECT_EQ(header_error(after), ErrorCode::kCorrupt);
+}
+
 TEST(FormatHeader, CustomSettingsPickTheNearestLevelAndStayCustom) {
   FileHeader h = level_header(7, 100);
   h.settings.level = 0;  // e.g. --hidden 200 on top of -7
@@ -737,29 +787,49 @@ TEST(FitToInput, LevelsFollowTheInputSize) {
 }
 
 TEST(FitToInput, StrongLevelsTryFewerStreamsBelowOneMiB) {
-  // Levels 8 and 9 code small inputs again with fewer, longer streams and keep the smaller file; each
-  // level tries what the level below it does.
+  // Levels 8 and 9 code small inputs again with fewer, longer streams and keep the smaller file; level 9's
+  // trial takes a deeper network than level 8's.
+  struct Trial {
+    uint32_t streams, segment, layers, hidden;
+    bool operator==(const Trial& o) const {
+      return streams == o.streams && segment == o.segment && layers == o.layers && hidden == o.hidden;
+    }
+  };
+  using Trials = std::vector<Trial>;
   const auto trials = [](int level, uint64_t bytes, uint32_t ranks = 1) {
     Settings s = preset(level);
     s.runtime.ranks = ranks;
     s.runtime.rank_backend = ranks > 1 ? "gloo" : "";
     fit_to_input(&s, bytes);
     EXPECT_EQ(s.model.streams, preset(level).model.streams) << "the fitted count is the level's own";
-    return stream_trials(s, bytes);
+    Trials out;
+    for (const ModelSettings& m : model_trials(s, bytes)) {
+      out.push_back({m.streams, m.segment, m.layers, m.hidden});
+      EXPECT_EQ(m.kind, ModelKind::kLstm);
+      EXPECT_EQ(m.vocab, s.model.vocab);
+    }
+    return out;
   };
-  using Counts = std::vector<StreamTrial>;
-  const uint32_t segment = preset(9).model.segment;
-  EXPECT_EQ(trials(9, 100 << 10), (Counts{{1, segment}}));
-  EXPECT_EQ(trials(8, 100 << 10), Counts{});
-  EXPECT_EQ(trials(9, 700 << 10), (Counts{{4, 30}, {8, segment}})) << "4 streams train on 30 positions";
-  EXPECT_EQ(trials(8, 700 << 10), (Counts{{8, segment}}));
-  EXPECT_EQ(trials(7, 700 << 10), Counts{});
-  EXPECT_EQ(trials(9, 4u << 20), Counts{}) << "from 1 MiB on one pass";
-  EXPECT_EQ(trials(9, kUnknownSize), Counts{});
-  EXPECT_EQ(trials(9, 100 << 10, 2), Counts{}) << "several ranks: one pass";
+  const ModelSettings small = [] {
+    Settings s = preset(9);
+    fit_to_input(&s, 100 << 10);
+    return s.model;
+  }();
+  EXPECT_EQ(trials(9, 100 << 10), (Trials{{1, small.segment, small.layers, small.hidden}}));
+  EXPECT_EQ(trials(8, 100 << 10), Trials{});
+  const ModelSettings seven = preset(7).model;
+  EXPECT_EQ(trials(8, 700 << 10), (Trials{{4, 30, seven.layers, seven.hidden}})) << "30 positions a step";
+  const Trials nine = trials(9, 700 << 10);
+  ASSERT_EQ(nine.size(), 1u);
+  EXPECT_EQ(nine[0].streams, 4u);
+  EXPECT_GT(nine[0].layers, seven.layers) << "a deeper network than level 8's trial";
+  EXPECT_EQ(trials(7, 700 << 10), Trials{});
+  EXPECT_EQ(trials(9, 4u << 20), Trials{}) << "from 1 MiB on one pass";
+  EXPECT_EQ(trials(9, kUnknownSize), Trials{});
+  EXPECT_EQ(trials(9, 100 << 10, 2), Trials{}) << "several ranks: one pass";
   Settings custom = preset(9);
   custom.level = 0;
-  EXPECT_EQ(stream_trials(custom, 100 << 10), Counts{});
+  EXPECT_TRUE(model_trials(custom, 100 << 10).empty());
   const auto streams = [](int level, uint64_t bytes) {
     Settings s = preset(level);
     fit_to_input(&s, bytes);
