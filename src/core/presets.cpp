@@ -85,21 +85,26 @@ void check_level(int level) {
     throw Error(ErrorCode::kUsage, "level must be 1..9 (10..13: GPU levels), got " + std::to_string(level));
 }
 
-ModelSettings lstm_model(const LstmShape& shape) {
-  ModelSettings m;
-  m.kind = ModelKind::kLstm;
+// An LSTM model with the shape's depth, width, embedding and the learning rate that suits them.
+ModelSettings with_shape(ModelSettings m, const LstmShape& shape) {
   m.layers = shape.layers;
   m.hidden = shape.hidden;
   m.embed = shape.embed;
+  m.lr = shape.lr;
+  return m;
+}
+
+ModelSettings lstm_model(int level) {
+  ModelSettings m;
+  m.kind = ModelKind::kLstm;
   m.streams = 32;
   m.segment = 10;
   // Tuned on book1/world192 prefixes (docs/architecture.md, "Tuning"): a high rate that decays fast to a
   // floor learns small inputs quickly; beta2 0.99 adapts faster than 0.999.
-  m.lr = shape.lr;
   m.lr_decay = 1000;
   m.lr_floor = 2e-3f;
   m.beta2 = 0.99f;
-  return m;
+  return with_shape(m, kLstmShapes[level - 1]);
 }
 
 ModelSettings attention_model(ModelKind kind, int level) {
@@ -135,7 +140,7 @@ Settings preset(int level) {
   check_level(level);
   Settings s;
   s.level = static_cast<uint8_t>(level);
-  s.model = lstm_model(kLstmShapes[level - 1]);
+  s.model = lstm_model(level);
   // Small inputs get few long streams (more training steps per symbol), large inputs B of them.
   s.codec.min_stream_symbols = 4096;
   // Order 3: order 6 cost 2.5% on 1 MB of enwiki (2.111 vs 2.059 bpb at level 5, symbols, no mixer).
@@ -173,8 +178,7 @@ void fit_to_input(Settings* settings, uint64_t input_bytes) {
     shape = kShapeBelow256KiB[level - 1];
   else if (input_bytes < (uint64_t{1} << 20))
     shape = kShapeBelow1MiB[level - 1];
-  if (shape != level && settings->model.kind == ModelKind::kLstm)
-    settings->model = lstm_model(kLstmShapes[shape - 1]);
+  if (shape != level && settings->model.kind == ModelKind::kLstm) settings->model = lstm_model(shape);
   // From 2 MiB on, the tokenizer's symbols carry the network further than bytes: bible.txt (4 MB) 1.3064
   // bpb against 1.4893 over bytes (default level, mixer on both); on the first 1 MB of enwiki-sample.xml
   // bytes were still ahead (1.8925 against 1.9102).
@@ -219,12 +223,7 @@ std::vector<ModelSettings> model_trials(const Settings& fitted, uint64_t input_b
   // Level 9 does not also try level 8's trial: its deeper one was smaller on each of the 12 files of 256 KiB
   // to 1 MiB in ../shared/data (-0.78% in total, kennedy.xls -3.0%, pic -0.04%; README, level table).
   if (level == 8) return {with_streams(fitted.model, 4, kFewStreamsSegment)};
-  ModelSettings deep = with_streams(fitted.model, 4, kFewStreamsSegment);
-  deep.layers = kFewStreamsNetwork.layers;
-  deep.hidden = kFewStreamsNetwork.hidden;
-  deep.embed = kFewStreamsNetwork.embed;
-  deep.lr = kFewStreamsNetwork.lr;
-  return {deep};
+  return {with_shape(with_streams(fitted.model, 4, kFewStreamsSegment), kFewStreamsNetwork)};
 }
 
 void fit_to_content(Settings* settings, const uint8_t* sample, size_t size) {
@@ -248,7 +247,7 @@ void fit_to_content(Settings* settings, const uint8_t* sample, size_t size) {
 Settings family_preset(ModelKind kind, int level) {
   check_level(level);  // CPU levels only; the GPU levels are Transformers by design
   Settings s = preset(level);
-  s.model = kind == ModelKind::kLstm ? lstm_model(kLstmShapes[level - 1]) : attention_model(kind, level);
+  s.model = kind == ModelKind::kLstm ? lstm_model(level) : attention_model(kind, level);
   return s;
 }
 
